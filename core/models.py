@@ -75,6 +75,9 @@ class MarketSnapshot(Model):
     bars: dict[str, Bar]
     indicators: dict[str, IndicatorValues] = Field(default_factory=dict)
     previous_indicators: dict[str, IndicatorValues] = Field(default_factory=dict)
+    volatility: dict[str, float | None] = Field(
+        default_factory=dict, description="Std of log returns per bar over a trailing window"
+    )
     phase: MarketPhase = MarketPhase.UNKNOWN
 
     def price(self, asset: str) -> float:

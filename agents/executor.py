@@ -1,0 +1,100 @@
+"""The executor: turns approved decisions into orders and orders into fills. Exactly once.
+
+The order's decision id is its idempotency key. The intent is persisted (and committed) before
+the order is sent to the backend; a second order for the same decision is refused, never sent.
+Paper mode fills at the next bar's open with a fee and the slippage model. The executor is
+never retried automatically by the runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import ExecutionError
+from core.models import Bar, Fill, Order, Side
+from core.slippage import SlippageModel
+from state.db import make_engine
+from state.orders import OrderStore
+
+
+class ExecutionConfig(BaseModel):
+    """`[execution]`: the paper backend's costs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fee_rate: float = Field(
+        default=0.001, ge=0, lt=0.1, description="Proportional fee per fill (0.001 = 0.1%)"
+    )
+    slippage: SlippageModel = Field(default_factory=SlippageModel)
+
+
+class PaperExecutor:
+    """Simulated fills: the next bar's open, moved against us by the slippage model, plus fee."""
+
+    def __init__(self, config: ExecutionConfig, *, db_url: str | None) -> None:
+        self.config = config
+        self.store = OrderStore(make_engine(db_url)) if db_url else None
+        self.pending: list[Order] = []
+        self.seen_decisions: set[str] = set()
+        self.filled = 0
+
+    def submit(self, order: Order) -> bool:
+        """Persist the intent, then queue the order; False if the decision was executed before."""
+        if order.decision_id in self.seen_decisions:
+            return False
+        if self.store is not None and not self.store.record_intent(order):
+            return False
+        self.seen_decisions.add(order.decision_id)
+        self.pending.append(order)
+        return True
+
+    def settle(self, *, tick: int, bars: dict[str, Bar]) -> list[Fill]:
+        """Fill every order submitted before ``tick`` at bar ``tick``'s open."""
+        due = [order for order in self.pending if order.tick < tick]
+        self.pending = [order for order in self.pending if order.tick >= tick]
+        fills = []
+        for order in due:
+            bar = bars.get(order.asset)
+            if bar is None:
+                self._fail(order, f"no bar for {order.asset} at tick {tick}")
+                continue
+            fills.append(self._fill(order, bar, tick))
+        return fills
+
+    def _fill(self, order: Order, bar: Bar, tick: int) -> Fill:
+        fee_rate = self.config.fee_rate
+        slip_bps = self.config.slippage.bps(
+            notional_usd=order.notional_usd, price=bar.open, bar_volume=bar.volume
+        )
+        if order.side is Side.BUY:
+            price = bar.open * (1 + slip_bps / 1e4)
+            quantity = order.notional_usd / (price * (1 + fee_rate))
+        else:
+            price = bar.open * (1 - slip_bps / 1e4)
+            quantity = order.quantity or order.notional_usd / bar.open
+        fill = Fill(
+            order_id=order.order_id,
+            decision_id=order.decision_id,
+            tick=tick,
+            ts=bar.ts,
+            asset=order.asset,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            fee_usd=quantity * price * fee_rate,
+            slippage_bps=slip_bps,
+        )
+        if self.store is not None:
+            self.store.mark_filled(order.order_id, fill)
+        self.filled += 1
+        return fill
+
+    def _fail(self, order: Order, error: str) -> None:
+        if self.store is not None:
+            self.store.mark_failed(order.order_id, error)
+        raise ExecutionError(f"order {order.order_id} ({order.decision_id}): {error}")
+
+    def health(self) -> dict[str, Any]:
+        return {"pending": len(self.pending), "filled": self.filled}

@@ -1,0 +1,105 @@
+"""The reviewer: a second opinion on every proposal the policy allowed.
+
+It can approve, veto or escalate, and nothing else: the governor applies its verdict with
+``core.gate.final_tier``, which can only tighten the policy's tier. Without an
+ANTHROPIC_API_KEY the deterministic offline reviewer below answers, and says so in every verdict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.models import (
+    MarketSnapshot,
+    PolicyVerdict,
+    PortfolioState,
+    Proposal,
+    ReviewOutcome,
+    ReviewVerdict,
+    RiskAssessment,
+    SentimentReading,
+    Side,
+)
+
+OFFLINE_REVIEWER = "offline-deterministic/v1"
+
+
+class ReviewerConfig(BaseModel):
+    """`[reviewer]`: the offline reviewer's thresholds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_confidence: float = Field(
+        default=0.2, ge=0, le=1, description="Veto proposals whose strategy is less sure"
+    )
+    max_slippage_bps: float = Field(
+        default=100, ge=0, description="Veto when expected slippage is higher"
+    )
+    escalate_var_share: float = Field(
+        default=0.02, gt=0, description="Escalate when one-bar 95% VaR after the trade exceeds "
+        "this share of equity",
+    )
+    escalate_against_sentiment: float = Field(
+        default=-0.5, ge=-1, le=0, description="Escalate buys of an asset scored below this"
+    )
+
+
+class OfflineReviewer:
+    """Deterministic rules standing in for the language-model reviewer."""
+
+    def __init__(self, config: ReviewerConfig) -> None:
+        self.config = config
+        self.reviewed = 0
+
+    def review(
+        self,
+        *,
+        proposal: Proposal,
+        assessment: RiskAssessment,
+        verdict: PolicyVerdict,
+        snapshot: MarketSnapshot,
+        sentiment: SentimentReading,
+        portfolio: PortfolioState,
+    ) -> ReviewVerdict:
+        self.reviewed += 1
+        config = self.config
+        vetoes, escalations, flags = [], [], []
+        if proposal.confidence < config.min_confidence and not proposal.reduces_risk:
+            vetoes.append(f"confidence {proposal.confidence:.2f} < {config.min_confidence:.2f}")
+            flags.append("low_confidence")
+        if assessment.expected_slippage_bps > config.max_slippage_bps:
+            vetoes.append(
+                f"expected slippage {assessment.expected_slippage_bps:.0f} bps "
+                f"> {config.max_slippage_bps:.0f} bps"
+            )
+            flags.append("slippage")
+        equity = portfolio.equity_usd
+        if equity > 0 and assessment.var_95_usd > config.escalate_var_share * equity:
+            escalations.append(
+                f"VaR95 {assessment.var_95_usd:,.0f} > {config.escalate_var_share:.0%} of equity"
+            )
+            flags.append("var")
+        score = sentiment.per_asset.get(proposal.asset, 0.0)
+        if proposal.side is Side.BUY and score < config.escalate_against_sentiment:
+            escalations.append(f"buying {proposal.asset} against sentiment {score:+.2f}")
+            flags.append("sentiment")
+        if vetoes:
+            outcome, reasons = ReviewOutcome.VETO, vetoes + escalations
+        elif escalations:
+            outcome, reasons = ReviewOutcome.ESCALATE, escalations
+        else:
+            outcome, reasons = ReviewOutcome.APPROVE, ["within the offline reviewer's limits"]
+        return ReviewVerdict(
+            decision_id=proposal.decision_id,
+            outcome=outcome,
+            reasons=tuple(reasons),
+            risk_flags=tuple(flags),
+            confidence=1.0,
+            reviewer=OFFLINE_REVIEWER,
+            offline=True,
+        )
+
+    def health(self) -> dict[str, Any]:
+        return {"reviewed": self.reviewed, "reviewer": OFFLINE_REVIEWER}

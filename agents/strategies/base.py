@@ -1,0 +1,73 @@
+"""The strategy plugin seam: a small base class, a typed config, a registry by name.
+
+A strategy sees one MarketSnapshot, the SentimentReading and the PortfolioState, and returns
+Signals. It never sizes beyond a request, never touches money, and never sees the future.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from agents.compute import IndicatorSpec
+from core.models import MarketSnapshot, PortfolioState, SentimentReading, Side
+
+
+class StrategyConfig(BaseModel):
+    """Base of every strategy's config: frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """What a strategy wants; the strategy agent turns it into a Proposal."""
+
+    asset: str
+    side: Side
+    confidence: float
+    rationale: str
+    notional_usd: float
+    quantity: float | None = None
+
+
+class Strategy(ABC):
+    """Base of every strategy plugin."""
+
+    name: ClassVar[str]
+    config_model: ClassVar[type[StrategyConfig]]
+
+    def __init__(self, config: StrategyConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def required_indicators(self) -> list[IndicatorSpec]:
+        """The indicators MarketIntel must put in every snapshot for this strategy."""
+
+    @abstractmethod
+    def signals(
+        self,
+        snapshot: MarketSnapshot,
+        sentiment: SentimentReading,
+        portfolio: PortfolioState,
+    ) -> list[Signal]:
+        """Signals for this tick; an empty list when there is nothing to do."""
+
+
+_REGISTRY: dict[str, type[Strategy]] = {}
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make a strategy loadable by its name."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Strategy]]:
+    """Every known strategy by name (importing the plugin modules first)."""
+    from agents import strategies  # noqa: F401  (the package imports each plugin)
+
+    return dict(_REGISTRY)

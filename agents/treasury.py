@@ -1,0 +1,162 @@
+"""The treasury agent: the portfolio. Applies fills, marks to market, keeps PnL and round trips.
+
+Fills are the only thing that changes holdings; a fill that would sell more than is held or
+spend cash that is not there is refused (fail closed), never clamped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from core.errors import ExecutionError
+from core.models import Fill, PortfolioState, Position, Side
+
+QUANTITY_EPSILON = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One closed (or, at the end of a backtest, closed-out) long round trip."""
+
+    asset: str
+    side: str
+    entry_time: str
+    entry_price: float
+    exit_time: str
+    exit_price: float
+    size: float
+    pnl: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class _Open:
+    quantity: float
+    cost_usd: float  # cash paid, fees included
+    opened_at: datetime
+    entry_notional: float  # quantity * price, fees excluded
+
+
+class TreasuryAgent:
+    def __init__(self, *, cash_usd: float, start: datetime) -> None:
+        self.cash_usd = cash_usd
+        self.initial_equity_usd = cash_usd
+        self.open: dict[str, _Open] = {}
+        self.prices: dict[str, float] = {}
+        self.realized_pnl_usd = 0.0
+        self.fees_usd = 0.0
+        self.trades: list[Trade] = []
+        self.tick = 0
+        self.ts = start
+        self.fills_applied = 0
+
+    def apply(self, fills: list[Fill]) -> PortfolioState:
+        """Apply fills in order and return the new portfolio."""
+        for fill in fills:
+            self._apply_one(fill)
+        return self.portfolio()
+
+    def _apply_one(self, fill: Fill) -> None:
+        gross = fill.quantity * fill.price
+        self.fees_usd += fill.fee_usd
+        if fill.side is Side.BUY:
+            cost = gross + fill.fee_usd
+            if cost > self.cash_usd * (1 + 1e-9) + 1e-9:
+                raise ExecutionError(
+                    f"fill {fill.order_id} costs {cost:,.2f} but only {self.cash_usd:,.2f} is held"
+                )
+            self.cash_usd -= cost
+            held = self.open.get(fill.asset)
+            if held is None:
+                self.open[fill.asset] = _Open(fill.quantity, cost, fill.ts, gross)
+            else:
+                held.quantity += fill.quantity
+                held.cost_usd += cost
+                held.entry_notional += gross
+        else:
+            held = self.open.get(fill.asset)
+            if held is None or fill.quantity > held.quantity * (1 + 1e-9):
+                have = held.quantity if held else 0.0
+                raise ExecutionError(
+                    f"fill {fill.order_id} sells {fill.quantity} {fill.asset} but {have} is held"
+                )
+            share = min(1.0, fill.quantity / held.quantity)
+            cost_part = held.cost_usd * share
+            proceeds = gross - fill.fee_usd
+            pnl = proceeds - cost_part
+            self.cash_usd += proceeds
+            self.realized_pnl_usd += pnl
+            entry_price = held.entry_notional / held.quantity
+            self.trades.append(
+                Trade(
+                    asset=fill.asset,
+                    side="long",
+                    entry_time=held.opened_at.isoformat(),
+                    entry_price=entry_price,
+                    exit_time=fill.ts.isoformat(),
+                    exit_price=fill.price,
+                    size=fill.quantity,
+                    pnl=pnl,
+                )
+            )
+            held.quantity -= fill.quantity
+            held.cost_usd -= cost_part
+            held.entry_notional -= entry_price * fill.quantity
+            if held.quantity <= QUANTITY_EPSILON or share >= 1.0:
+                del self.open[fill.asset]
+        self.fills_applied += 1
+
+    def mark(self, *, tick: int, ts: datetime, prices: dict[str, float]) -> PortfolioState:
+        """Mark holdings to the latest prices."""
+        self.tick, self.ts = tick, ts
+        self.prices.update(prices)
+        return self.portfolio()
+
+    def portfolio(self) -> PortfolioState:
+        return PortfolioState(
+            tick=self.tick,
+            ts=self.ts,
+            cash_usd=self.cash_usd,
+            positions={
+                asset: Position(
+                    asset=asset,
+                    quantity=held.quantity,
+                    avg_entry_price=held.entry_notional / held.quantity,
+                    opened_at=held.opened_at,
+                )
+                for asset, held in self.open.items()
+            },
+            prices=dict(self.prices),
+            realized_pnl_usd=self.realized_pnl_usd,
+            fees_usd=self.fees_usd,
+            initial_equity_usd=self.initial_equity_usd,
+        )
+
+    def closed_trades(self) -> list[Trade]:
+        return list(self.trades)
+
+    def open_trades_marked(self) -> list[Trade]:
+        """Open positions as trades closed at the last mark (no fee), for end-of-run reports."""
+        marked = []
+        for asset, held in self.open.items():
+            price = self.prices.get(asset, held.entry_notional / held.quantity)
+            marked.append(
+                Trade(
+                    asset=asset,
+                    side="long",
+                    entry_time=held.opened_at.isoformat(),
+                    entry_price=held.entry_notional / held.quantity,
+                    exit_time=self.ts.isoformat(),
+                    exit_price=price,
+                    size=held.quantity,
+                    pnl=held.quantity * price - held.cost_usd,
+                )
+            )
+        return marked
+
+    def health(self) -> dict[str, Any]:
+        return {"fills_applied": self.fills_applied, "open_positions": len(self.open)}

@@ -1,0 +1,52 @@
+"""What the CLI prints: progress lines and the end-of-run summary. Plain text, stable order."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import typer
+
+from core.models import PortfolioState, Stage
+
+OUTCOME_ORDER = ("filled", "submitted", "approved", "awaiting_approval", "denied", "vetoed",
+                 "rejected", "expired", "failed", "proposed")
+STAGE_ORDER = [s.value for s in Stage]
+
+
+def _counts(counts: dict[str, int], order) -> str:
+    ordered = [k for k in order if counts.get(k)] + sorted(k for k in counts if k not in order)
+    return " · ".join(f"{k} {counts[k]}" for k in ordered) or "none"
+
+
+def progress_line(done: int, total: int, portfolio: PortfolioState, state) -> str:
+    outcomes = Counter(state.outcomes.values())
+    return (
+        f"tick {done}/{total}  equity {portfolio.equity_usd:,.2f}  "
+        f"decisions {len(state.outcomes)} ({_counts(dict(outcomes), OUTCOME_ORDER)})"
+    )
+
+
+def print_summary(summary, *, stopped_early: bool) -> None:
+    s = summary
+    lines = [
+        "",
+        f"Quorum run {s.run_id}: {s.ticks} ticks on the {s.runtime} runtime"
+        + ("  (stopped early)" if stopped_early else ""),
+        f"  decisions by outcome  {_counts(s.decisions, OUTCOME_ORDER)}",
+        f"  entries by stage      {_counts(s.stages, STAGE_ORDER)}",
+        f"  equity                {s.equity_usd:,.2f}  (start {s.initial_equity_usd:,.2f})",
+        f"  PnL                   {s.pnl_usd:+,.2f}  ({s.return_pct:+.2f}%)  "
+        f"realized {s.realized_pnl_usd:+,.2f}  fees {s.fees_usd:,.2f}",
+        f"  max drawdown          {s.max_drawdown_pct:.2f}%   sharpe {s.sharpe:.2f}",
+        f"  open positions        "
+        + (", ".join(f"{a} {q:.6g}" for a, q in sorted(s.positions.items())) or "none"),
+        f"  closed trades         {s.closed_trades}",
+        f"  elapsed               {s.elapsed_s:.1f}s",
+        f"  decision log          {s.log_entries} entries  head={s.head_hash}",
+    ]
+    if s.decisions.get("awaiting_approval"):
+        lines.append(
+            "  awaiting approval     decide with `quorum approvals list` / "
+            "`quorum approvals approve ID` while a run is going"
+        )
+    typer.echo("\n".join(lines))

@@ -1,0 +1,114 @@
+"""The settings: one TOML file validated by pydantic, secrets only from the environment.
+
+Unknown keys are errors naming the key. Each component's config model lives beside the
+component; this module only composes them. No secret is ever read from the TOML file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from agents.executor import ExecutionConfig
+from agents.reviewer import ReviewerConfig
+from agents.risk import RiskConfig
+from agents.sentiment import SentimentConfig
+from agents.strategy import StrategiesConfig
+from core.errors import ConfigError
+from core.validation import describe
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunConfig(_Section):
+    seed: int = Field(default=7, description="Seed of the synthetic market; same seed, same run")
+    cash_usd: float = Field(default=100_000, gt=0, description="Starting cash of the treasury")
+    mode: Literal["paper"] = Field(
+        default="paper", description="Execution mode; paper (simulated fills) is the only one yet"
+    )
+
+
+class DataConfig(_Section):
+    source: Literal["synthetic", "files"] = Field(
+        default="synthetic", description="Where bars come from"
+    )
+    files: tuple[Path, ...] = Field(default=(), description="OHLCV files for source = files")
+    assets: tuple[str, ...] = Field(
+        default=("BTC", "ETH"), description="Synthetic assets to generate"
+    )
+    bars: int = Field(default=2000, ge=2, description="Synthetic bars to generate")
+    bar_seconds: int = Field(default=3600, gt=0, description="Synthetic bar length in seconds")
+    start: datetime = Field(
+        default=datetime(2024, 1, 1, tzinfo=UTC), description="Open time of the first bar"
+    )
+
+
+class Settings(_Section):
+    """The whole of a Quorum config file."""
+
+    run: RunConfig = Field(default_factory=RunConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
+    strategies: StrategiesConfig = Field(default_factory=StrategiesConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    reviewer: ReviewerConfig = Field(default_factory=ReviewerConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    policy_file: Path | None = Field(
+        default=None, description="Policy TOML; the shipped policies/default.toml when unset"
+    )
+
+    @classmethod
+    def load(cls, path: Path | str | None) -> Settings:
+        """Read and validate a config file; defaults when ``path`` is None."""
+        if path is None:
+            return cls()
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found (write one with `quorum init`)") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        try:
+            settings = cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(describe(exc, source=str(path))) from None
+        return settings.relative_to(path.parent)
+
+    def relative_to(self, base: Path) -> Settings:
+        """Resolve relative file paths against the config file's folder."""
+
+        def resolve(p: Path | None) -> Path | None:
+            return p if p is None or p.is_absolute() else base / p
+
+        return self.model_copy(
+            update={
+                "policy_file": resolve(self.policy_file),
+                "data": self.data.model_copy(
+                    update={"files": tuple(resolve(p) for p in self.data.files)}
+                ),
+                "sentiment": self.sentiment.model_copy(
+                    update={"headlines": resolve(self.sentiment.headlines)}
+                ),
+            }
+        )
+
+
+class Secrets(BaseModel):
+    """Secrets, from the environment only; SecretStr keeps them out of reprs and logs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    anthropic_api_key: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls) -> Secrets:
+        key = os.environ.get("ANTHROPIC_API_KEY")
+        return cls(anthropic_api_key=SecretStr(key) if key else None)

@@ -1,0 +1,335 @@
+"""The governor: runs the tick in DESIGN.md's order and owns the kill switch.
+
+observe → settle fills → apply → sentiment → propose → assess → policy → review → human gate →
+execute, with every stage of every decision appended to the decision log, and the log flushed at
+the end of every tick so a crash loses at most the tick in progress. It talks to agents only
+through a Runtime, so the same governor drives plain objects and Ray actors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from core.gate import final_tier
+from core.human_gate import HumanGate
+from core.logging import get_logger
+from core.models import (
+    ApprovalRequest,
+    ApprovalStatus,
+    MarketSnapshot,
+    Order,
+    PolicyVerdict,
+    PortfolioState,
+    Proposal,
+    ReviewOutcome,
+    RuleFiring,
+    SentimentReading,
+    Side,
+    Stage,
+    Tier,
+)
+from core.wiring import Runtime
+from policies.base import PolicyContext
+from policies.engine import PolicyEngine
+from state.decision_log import DecisionLog
+
+log = get_logger("quorum.governor")
+
+REVIEW_STAGE = {
+    ReviewOutcome.APPROVE: Stage.REVIEW_APPROVED,
+    ReviewOutcome.VETO: Stage.REVIEW_VETOED,
+    ReviewOutcome.ESCALATE: Stage.REVIEW_ESCALATED,
+}
+APPROVAL_STAGE = {
+    ApprovalStatus.APPROVED: Stage.APPROVAL_GRANTED,
+    ApprovalStatus.REJECTED: Stage.APPROVAL_REJECTED,
+    ApprovalStatus.EXPIRED: Stage.APPROVAL_EXPIRED,
+}
+
+
+@dataclass
+class RunState:
+    """What the governor tracks across ticks for one run."""
+
+    outcomes: dict[str, str] = field(default_factory=dict)  # decision id -> latest outcome
+    stages: Counter = field(default_factory=Counter)
+    awaiting: dict[str, Order] = field(default_factory=dict)  # approval request id -> order
+    in_flight: dict[str, Order] = field(default_factory=dict)  # decision id -> submitted order
+    equity: list[float] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
+    ticks: int = 0
+    portfolio: PortfolioState | None = None
+
+
+class Governor:
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        policy: PolicyEngine,
+        decision_log: DecisionLog,
+        human_gate: HumanGate,
+        run_id: str,
+        mode: str = "paper",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.rt = runtime
+        self.policy = policy
+        self.log = decision_log
+        self.gate = human_gate
+        self.run_id = run_id
+        self.mode = mode
+        self.clock = clock
+        self.state = RunState()
+        self.kill_switch_engaged = False
+
+    # -- the tick ---------------------------------------------------------------------------
+
+    def step(self, tick: int) -> PortfolioState:
+        """Run one whole tick; the decision log is flushed before this returns."""
+        try:
+            snapshot: MarketSnapshot = self.rt.call("market_intel", "observe", tick)
+            portfolio = self._settle(snapshot)
+            sentiment: SentimentReading = self.rt.call(
+                "sentiment", "score", tick=tick, ts=snapshot.ts
+            )
+            proposals: list[Proposal] = self.rt.call(
+                "strategy", "propose", snapshot, sentiment, portfolio
+            )
+            for proposal in proposals:
+                self._decide(proposal, snapshot, sentiment, portfolio)
+            self._human_gate(snapshot)
+        finally:
+            self.log.flush()
+        self.state.ticks += 1
+        self.state.equity.append(portfolio.equity_usd)
+        self.state.times.append(snapshot.ts)
+        self.state.portfolio = portfolio
+        return portfolio
+
+    def run(
+        self,
+        ticks: Iterable[int],
+        *,
+        interval_s: float = 0.0,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_tick: Callable[[int, PortfolioState], None] | None = None,
+    ) -> None:
+        """Step through ``ticks``; stops between ticks when ``should_stop()`` turns true."""
+        for tick in ticks:
+            if should_stop():
+                log.info("governor.stopping", run_id=self.run_id, tick=tick)
+                break
+            started = time.monotonic()
+            portfolio = self.step(tick)
+            if on_tick:
+                on_tick(tick, portfolio)
+            if interval_s > 0:
+                time.sleep(max(0.0, interval_s - (time.monotonic() - started)))
+
+    def _settle(self, snapshot: MarketSnapshot) -> PortfolioState:
+        """Fill orders from earlier ticks at this bar's open, then mark to this bar's close."""
+        fills = self.rt.call("executor", "settle", tick=snapshot.tick, bars=snapshot.bars)
+        if fills:
+            self.rt.call("treasury", "apply", fills)
+        for fill in fills:
+            self.state.in_flight.pop(fill.decision_id, None)
+            self._record(fill.decision_id, Stage.ORDER_FILLED, fill, outcome="filled")
+            log.info(
+                "executor.order_filled",
+                decision_id=fill.decision_id,
+                asset=fill.asset,
+                side=fill.side.value,
+                quantity=fill.quantity,
+                price=fill.price,
+            )
+        portfolio = self.rt.call(
+            "treasury",
+            "mark",
+            tick=snapshot.tick,
+            ts=snapshot.ts,
+            prices={asset: bar.close for asset, bar in snapshot.bars.items()},
+        )
+        for fill in fills:
+            self._record(fill.decision_id, Stage.PORTFOLIO_UPDATED, _portfolio_summary(portfolio))
+        return portfolio
+
+    def _decide(
+        self,
+        proposal: Proposal,
+        snapshot: MarketSnapshot,
+        sentiment: SentimentReading,
+        portfolio: PortfolioState,
+    ) -> None:
+        decision_id = proposal.decision_id
+        self._record(
+            decision_id,
+            Stage.PROPOSAL_CREATED,
+            {"proposal": proposal, "snapshot": _snapshot_summary(snapshot, proposal.asset),
+             "mood": sentiment.mood},
+            outcome="proposed",
+        )
+        reserved = self._reserved_by_asset()
+        assessment = self.rt.call(
+            "risk", "assess", proposal, snapshot, portfolio, reserved_usd=sum(reserved.values())
+        )
+        self._record(decision_id, Stage.RISK_ASSESSED, assessment)
+        verdict = self.policy.evaluate(
+            PolicyContext(proposal, assessment, portfolio, snapshot, reserved)
+        )
+        verdict = self._kill_switch(proposal, verdict)
+        if not verdict.allowed:
+            self._record(decision_id, Stage.POLICY_DENIED, verdict, outcome="denied")
+            log.info("policy.denied", decision_id=decision_id,
+                     rules=[f.rule for f in verdict.fired if f.effect == "deny"])
+            return
+        self._record(decision_id, Stage.POLICY_ALLOWED, verdict)
+        review = self.rt.call(
+            "reviewer",
+            "review",
+            proposal=proposal,
+            assessment=assessment,
+            verdict=verdict,
+            snapshot=snapshot,
+            sentiment=sentiment,
+            portfolio=portfolio,
+        )
+        tier = final_tier(verdict, review)
+        self._record(
+            decision_id, REVIEW_STAGE[review.outcome], review,
+            outcome="vetoed" if tier is Tier.DENY else None,
+        )
+        if tier is Tier.DENY:
+            return
+        order = self._order(proposal, verdict, snapshot)
+        if tier is Tier.AUTO:
+            self._submit(order)
+            return
+        request = self.gate.request(
+            order,
+            tier=tier,
+            required_approvals=self.policy.tiers.required_approvals(tier),
+            expiry_s=self.policy.tiers.approval_expiry_s,
+        )
+        self.state.awaiting[request.request_id] = order
+        self._record(
+            decision_id, Stage.APPROVAL_REQUESTED, _request_summary(request, self.gate.simulated),
+            outcome="awaiting_approval",
+        )
+        log.info("approval.requested", decision_id=decision_id, request_id=request.request_id,
+                 tier=tier.value, notional_usd=order.notional_usd)
+
+    def _human_gate(self, snapshot: MarketSnapshot) -> None:
+        for request in self.gate.poll(self.state.awaiting):
+            order = self.state.awaiting.pop(request.request_id)
+            stage = APPROVAL_STAGE[request.status]
+            outcome = {Stage.APPROVAL_GRANTED: "approved", Stage.APPROVAL_REJECTED: "rejected",
+                       Stage.APPROVAL_EXPIRED: "expired"}[stage]
+            self._record(request.decision_id, stage,
+                         _request_summary(request, self.gate.simulated), outcome=outcome)
+            if request.status is ApprovalStatus.APPROVED:
+                self._submit(order)  # exactly the order that was approved (payload-bound)
+
+    def _submit(self, order: Order) -> None:
+        accepted = self.rt.call("executor", "submit", order)
+        if not accepted:
+            self._record(order.decision_id, Stage.ORDER_FAILED,
+                         {"order": order, "error": "an order for this decision exists already"},
+                         outcome="failed")
+            return
+        self.state.in_flight[order.decision_id] = order
+        self._record(order.decision_id, Stage.ORDER_SUBMITTED, order, outcome="submitted")
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _order(self, proposal: Proposal, verdict: PolicyVerdict, snapshot: MarketSnapshot) -> Order:
+        quantity = proposal.quantity
+        if quantity is not None and verdict.notional_usd < proposal.notional_usd:
+            quantity *= verdict.notional_usd / proposal.notional_usd
+        return Order(
+            order_id=f"o-{proposal.decision_id}",
+            decision_id=proposal.decision_id,
+            tick=snapshot.tick,
+            created_at=self.clock(),
+            asset=proposal.asset,
+            side=proposal.side or Side.BUY,
+            notional_usd=verdict.notional_usd,
+            quantity=quantity,
+            mode=self.mode,
+        )
+
+    def _reserved_by_asset(self) -> dict[str, float]:
+        """Buys awaiting approval or fill: cash promised, exposure not yet in the portfolio."""
+        reserved: dict[str, float] = {}
+        for order in (*self.state.awaiting.values(), *self.state.in_flight.values()):
+            if order.side is Side.BUY:
+                reserved[order.asset] = reserved.get(order.asset, 0.0) + order.notional_usd
+        return reserved
+
+    def _kill_switch(self, proposal: Proposal, verdict: PolicyVerdict) -> PolicyVerdict:
+        if not self.kill_switch_engaged or proposal.reduces_risk or not verdict.allowed:
+            return verdict
+        return verdict.model_copy(update={
+            "allowed": False,
+            "tier": Tier.DENY,
+            "fired": (*verdict.fired, RuleFiring(rule="kill_switch", effect="deny",
+                                                 reason="kill switch engaged: exits only")),
+        })
+
+    def _record(self, decision_id: str, stage: Stage, payload: Any, *, outcome: str | None = None) -> None:
+        self.log.append(decision_id, stage.value, payload)
+        self.state.stages[stage.value] += 1
+        if outcome is not None:
+            self.state.outcomes[decision_id] = outcome
+
+    def engage_kill_switch(self, *, by: str, reason: str) -> None:
+        self.kill_switch_engaged = True
+        self.log.append("kill-switch", "KillSwitchEngaged", {"by": by, "reason": reason})
+        self.log.flush()
+
+    def resume(self, *, by: str) -> None:
+        self.kill_switch_engaged = False
+        self.log.append("kill-switch", "KillSwitchResumed", {"by": by})
+        self.log.flush()
+
+
+def _snapshot_summary(snapshot: MarketSnapshot, asset: str) -> dict[str, Any]:
+    bar = snapshot.bars.get(asset)
+    return {
+        "tick": snapshot.tick,
+        "ts": snapshot.ts.isoformat(),
+        "phase": snapshot.phase.value,
+        "close": bar.close if bar else None,
+        "indicators": snapshot.indicators.get(asset, {}),
+        "volatility": snapshot.volatility.get(asset),
+    }
+
+
+def _portfolio_summary(portfolio: PortfolioState) -> dict[str, Any]:
+    return {
+        "tick": portfolio.tick,
+        "cash_usd": portfolio.cash_usd,
+        "equity_usd": portfolio.equity_usd,
+        "positions": {a: p.quantity for a, p in portfolio.positions.items()},
+        "realized_pnl_usd": portfolio.realized_pnl_usd,
+        "fees_usd": portfolio.fees_usd,
+    }
+
+
+def _request_summary(request: ApprovalRequest, simulated: bool) -> dict[str, Any]:
+    return {
+        "request_id": request.request_id,
+        "tier": request.tier.value,
+        "status": request.status.value,
+        "payload_hash": request.payload_hash,
+        "required_approvals": request.required_approvals,
+        "approvals": list(request.approvals),
+        "expires_at": request.expires_at.isoformat(),
+        "decided_by": request.decided_by,
+        "simulated": simulated,
+    }

@@ -1,0 +1,173 @@
+"""One run of the system, from wiring to summary: shared by `quorum run` and `quorum backtest`.
+
+Opens the database, loads the policy, starts the runtime, logs RunStarted, and at the end logs
+RunFinished, flushes, and reports the decision log's head hash.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agents.treasury import Trade
+from core.canonical import sha256_hex
+from core.config import Settings
+from core.feeds.base import MarketData
+from core.governor import Governor
+from core.human_gate import HumanGate, QueueGate, SimulatedGate
+from core.logging import get_logger
+from core.metrics import max_drawdown_pct, return_pct, sharpe
+from core.wiring import Runtime, build_specs
+from policies.engine import PolicyEngine
+from state.approvals import ApprovalQueue
+from state.db import make_engine
+from state.decision_log import DecisionLog
+
+log = get_logger("quorum.session")
+
+GateKind = Literal["queue", "approve", "reject"]
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    runtime: str
+    ticks: int
+    decisions: dict[str, int]
+    stages: dict[str, int]
+    initial_equity_usd: float
+    equity_usd: float
+    realized_pnl_usd: float
+    fees_usd: float
+    positions: dict[str, float]
+    return_pct: float
+    max_drawdown_pct: float
+    sharpe: float
+    log_entries: int
+    head_hash: str
+    elapsed_s: float
+    closed_trades: int = 0
+    trades: list[Trade] = field(default_factory=list)
+    """Closed round trips, then open positions closed out at the last mark."""
+
+    @property
+    def pnl_usd(self) -> float:
+        return self.equity_usd - self.initial_equity_usd
+
+
+class Session:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        data: MarketData,
+        db_url: str,
+        runtime: Literal["local", "ray"],
+        gate: GateKind = "queue",
+        address: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.data = data
+        self.db_url = db_url
+        self.run_id = uuid.uuid4().hex[:8]
+        self.started = time.monotonic()
+        self.policy = PolicyEngine.load(settings.policy_file)
+        self.engine = make_engine(db_url)
+        self.decision_log = DecisionLog(self.engine)
+        human_gate: HumanGate = (
+            QueueGate(ApprovalQueue(self.engine))
+            if gate == "queue"
+            else SimulatedGate(approve=gate == "approve")
+        )
+        specs = build_specs(settings, data=data, db_url=db_url, run_id=self.run_id)
+        self.runtime: Runtime = _start_runtime(runtime, specs, address)
+        self.governor = Governor(
+            runtime=self.runtime,
+            policy=self.policy,
+            decision_log=self.decision_log,
+            human_gate=human_gate,
+            run_id=self.run_id,
+            mode=settings.run.mode,
+        )
+        self.decision_log.append(
+            f"run-{self.run_id}",
+            "RunStarted",
+            {
+                "run_id": self.run_id,
+                "runtime": runtime,
+                "mode": settings.run.mode,
+                "data": data.source,
+                "data_notes": list(data.notes),
+                "policy": self.policy.version,
+                "config_sha256": sha256_hex(settings),
+                "human_gate": gate,
+            },
+        )
+        self.decision_log.flush()
+        log.info("run.started", run_id=self.run_id, runtime=runtime, data=data.source,
+                 policy=self.policy.version)
+
+    def finish(self) -> RunSummary:
+        """Log RunFinished, flush, stop the runtime; returns the summary."""
+        try:
+            summary = self.summary()
+            closed = self.runtime.call("treasury", "closed_trades")
+            summary.closed_trades = len(closed)
+            summary.trades = closed + self.runtime.call("treasury", "open_trades_marked")
+            self.decision_log.append(
+                f"run-{self.run_id}",
+                "RunFinished",
+                {
+                    "ticks": summary.ticks,
+                    "decisions": summary.decisions,
+                    "equity_usd": summary.equity_usd,
+                    "return_pct": summary.return_pct,
+                },
+            )
+            self.decision_log.flush()
+            summary.log_entries, summary.head_hash = self.decision_log.head()
+            log.info("run.finished", run_id=self.run_id, ticks=summary.ticks,
+                     head_hash=summary.head_hash)
+            return summary
+        finally:
+            self.decision_log.close()
+            self.runtime.shutdown()
+            self.engine.dispose()
+
+    def summary(self) -> RunSummary:
+        state = self.governor.state
+        portfolio = state.portfolio
+        initial = self.settings.run.cash_usd
+        equity = portfolio.equity_usd if portfolio else initial
+        entries, head = self.decision_log.head()
+        return RunSummary(
+            run_id=self.run_id,
+            runtime=self.runtime.name,
+            ticks=state.ticks,
+            decisions=dict(Counter(state.outcomes.values())),
+            stages=dict(state.stages),
+            initial_equity_usd=initial,
+            equity_usd=equity,
+            realized_pnl_usd=portfolio.realized_pnl_usd if portfolio else 0.0,
+            fees_usd=portfolio.fees_usd if portfolio else 0.0,
+            positions={a: p.quantity for a, p in portfolio.positions.items()} if portfolio else {},
+            return_pct=return_pct(initial, equity),
+            max_drawdown_pct=max_drawdown_pct(state.equity),
+            sharpe=sharpe(state.equity, bar_seconds=self.data.bar_seconds()),
+            log_entries=entries,
+            head_hash=head,
+            elapsed_s=time.monotonic() - self.started,
+        )
+
+
+def _start_runtime(kind: str, specs: list, address: str | None) -> Runtime:
+    if kind == "ray":
+        from core.runtime import RayRuntime
+
+        return RayRuntime(specs, address=address)
+    from core.runtime import LocalRuntime
+
+    return LocalRuntime(specs)

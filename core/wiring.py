@@ -1,0 +1,108 @@
+"""Which agents make up a Quorum system and how each is built: one list for both runtimes.
+
+This module builds specs only; it never starts anything and never imports ray.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agents.compute import ComputeAgent
+from agents.executor import PaperExecutor
+from agents.market_intel import MarketIntelAgent
+from agents.reviewer import OfflineReviewer
+from agents.risk import RiskAgent
+from agents.sentiment import SentimentAgent
+from agents.strategy import StrategyAgent
+from agents.treasury import TreasuryAgent
+from core.config import Settings
+from core.feeds.base import MarketData
+
+
+class Runtime(Protocol):
+    """What the governor needs from a runtime (core.runtime has the two implementations)."""
+
+    name: str
+
+    def call(self, agent: str, method: str, /, *args: Any, **kwargs: Any) -> Any: ...
+
+    def shutdown(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class AgentRef:
+    """A constructor argument that is another agent: the runtime passes a handle to it."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Restart:
+    """How a runtime may restart an agent and retry its calls (Ray semantics)."""
+
+    max_restarts: int = 0
+    max_task_retries: int = 0
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    cls: type
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    restart: Restart = Restart()
+    num_cpus: float = 0.0
+
+
+STATELESS = Restart(max_restarts=3, max_task_retries=1)
+NEVER = Restart(max_restarts=0, max_task_retries=0)
+
+
+def build_specs(
+    settings: Settings, *, data: MarketData, db_url: str | None, run_id: str
+) -> list[AgentSpec]:
+    """The agents in dependency order (compute first: MarketIntel holds a handle to it)."""
+    strategies = settings.strategies
+    specs_probe = StrategyAgent(strategies, run_id=run_id).required_indicators()
+    return [
+        # Stateless and warm: restart freely, retry calls.
+        AgentSpec("compute", ComputeAgent, {}, Restart(max_restarts=-1, max_task_retries=3), 1.0),
+        AgentSpec(
+            "market_intel",
+            MarketIntelAgent,
+            {"data": data, "compute": AgentRef("compute"), "specs": specs_probe},
+            STATELESS,
+        ),
+        AgentSpec(
+            "sentiment",
+            SentimentAgent,
+            {"config": settings.sentiment, "assets": data.assets},
+            STATELESS,
+        ),
+        AgentSpec("strategy", StrategyAgent, {"config": strategies, "run_id": run_id}, STATELESS),
+        AgentSpec(
+            "risk",
+            RiskAgent,
+            {
+                "config": settings.risk,
+                "slippage": settings.execution.slippage,
+                "fee_rate": settings.execution.fee_rate,
+            },
+            STATELESS,
+        ),
+        # A review may cost money: restart the actor, but never retry a call on its own.
+        AgentSpec("reviewer", OfflineReviewer, {"config": settings.reviewer}, Restart(3, 0)),
+        # Stateful money agents: a restart would lose state; fail closed instead.
+        AgentSpec(
+            "treasury",
+            TreasuryAgent,
+            {"cash_usd": settings.run.cash_usd, "start": data.time(0)},
+            NEVER,
+        ),
+        AgentSpec(
+            "executor",
+            PaperExecutor,
+            {"config": settings.execution, "db_url": db_url},
+            NEVER,
+        ),
+    ]

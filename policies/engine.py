@@ -1,0 +1,105 @@
+"""The policy engine: loads the rules a policy TOML names and judges proposals with them.
+
+Deterministic, no I/O after load. Everything wrong with a policy file is an error at load,
+naming the file and the key, never at trade time. Every verdict lists each rule that fired.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.errors import ConfigError
+from core.models import PolicyVerdict, RuleFiring, Tier
+from core.validation import describe
+from policies.base import PolicyContext, Rule, rules
+from policies.tiers import TiersConfig
+
+DEFAULT_POLICY = Path(__file__).with_name("default.toml")
+
+
+class PolicyFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(min_length=1, description="A name for this policy, logged with verdicts")
+    live_enabled: bool = Field(default=False, description="Whether live trading is permitted")
+    tiers: TiersConfig
+    rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class PolicyEngine:
+    def __init__(self, policy: PolicyFile, rule_objects: list[Rule], *, digest: str) -> None:
+        self.policy = policy
+        self.tiers = policy.tiers
+        self.rules = rule_objects
+        self.version = f"{policy.version}@{digest[:12]}"
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> PolicyEngine:
+        """Load and validate a policy file (the shipped default when ``path`` is None)."""
+        path = Path(path) if path else DEFAULT_POLICY
+        try:
+            raw = path.read_bytes()
+            data = tomllib.loads(raw.decode("utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: policy file not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        try:
+            policy = PolicyFile.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(describe(exc, source=str(path))) from None
+        known = rules()
+        rule_objects = []
+        for rule_id, table in policy.rules.items():
+            if rule_id not in known:
+                raise ConfigError(
+                    f"{path}: unknown rule [rules.{rule_id}]; known: {', '.join(sorted(known))}"
+                )
+            rule_cls = known[rule_id]
+            try:
+                rule_objects.append(rule_cls(rule_cls.config_model.model_validate(table)))
+            except ValidationError as exc:
+                raise ConfigError(describe(exc, source=str(path), prefix=f"rules.{rule_id}")) from None
+        return cls(policy, rule_objects, digest=hashlib.sha256(raw).hexdigest())
+
+    def evaluate(self, context: PolicyContext) -> PolicyVerdict:
+        """Run every rule in file order, then pick the tier for the (possibly resized) notional."""
+        notional = context.assessment.sized_notional_usd
+        fired: list[RuleFiring] = []
+        denied = False
+        for rule in self.rules:
+            result = rule.evaluate(context, notional)
+            if result is None:
+                continue
+            fired.append(RuleFiring(rule=rule.id, effect=result.effect, reason=result.reason))
+            if result.effect == "deny":
+                denied = True
+            elif result.effect == "resize" and result.notional_usd is not None:
+                notional = min(notional, result.notional_usd)
+        tier = self.tiers.tier_for(notional)
+        fired.append(RuleFiring(rule="tiers", effect="tier", reason=self._tier_reason(tier, notional)))
+        if denied:
+            tier = Tier.DENY
+        return PolicyVerdict(
+            decision_id=context.proposal.decision_id,
+            allowed=tier is not Tier.DENY,
+            tier=tier,
+            notional_usd=notional,
+            fired=tuple(fired),
+            policy_version=self.version,
+        )
+
+    def _tier_reason(self, tier: Tier, notional: float) -> str:
+        t = self.tiers
+        limits = {
+            Tier.AUTO: f"<= auto_max_usd {t.auto_max_usd:,.0f}",
+            Tier.HUMAN: f"<= human_max_usd {t.human_max_usd:,.0f}",
+            Tier.QUORUM: f"<= quorum_max_usd {t.quorum_max_usd:,.0f}",
+            Tier.DENY: f"> quorum_max_usd {t.quorum_max_usd:,.0f} (hard cap)",
+        }
+        return f"notional {notional:,.2f} {limits[tier]}: {tier.value}"

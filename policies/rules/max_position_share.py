@@ -1,0 +1,42 @@
+"""Resize a buy so the asset's position stays within a share of equity (buys in flight count)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from core.models import Side
+from policies.base import PolicyContext, Rule, RuleConfig, RuleResult, register
+
+
+class MaxPositionShareConfig(RuleConfig):
+    max_share: float = Field(gt=0, le=1, description="Largest share of equity in one asset")
+
+
+@register
+class MaxPositionShare(Rule):
+    id = "max_position_share"
+    config_model = MaxPositionShareConfig
+    config: MaxPositionShareConfig
+
+    def evaluate(self, context: PolicyContext, notional_usd: float) -> RuleResult | None:
+        proposal, portfolio = context.proposal, context.portfolio
+        if proposal.side is not Side.BUY:
+            return None
+        equity = portfolio.equity_usd
+        held = portfolio.position_value(proposal.asset)
+        held += context.reserved_usd_by_asset.get(proposal.asset, 0.0)
+        room = self.config.max_share * equity - held
+        if notional_usd <= room:
+            return None
+        if room <= 0:
+            return RuleResult(
+                "deny",
+                f"{proposal.asset} already at {held / equity:.1%} of equity "
+                f"(max {self.config.max_share:.0%})",
+            )
+        return RuleResult(
+            "resize",
+            f"resized to {room:,.2f} to keep {proposal.asset} within "
+            f"{self.config.max_share:.0%} of equity",
+            notional_usd=room,
+        )

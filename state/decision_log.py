@@ -1,0 +1,294 @@
+"""The decision log: append-only, hash-chained, verifiable.
+
+Entry i stores the hash of entry i-1 and the SHA-256 of its own canonical bytes, so an edited,
+deleted, inserted or reordered entry breaks the chain at a place ``verify`` can name. The
+governor is the only writer (one ``DecisionLog`` per process). This module never updates or
+deletes a row, and never swallows an error while writing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from hashlib import sha256
+from typing import Any, Self
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, String, insert, select, type_coerce
+from sqlalchemy.exc import IntegrityError
+
+from core.canonical import canonical_bytes, sha256_hex, to_jsonable
+from core.errors import AuditError
+from core.models import GENESIS_HASH, DecisionLogEntry
+from state.tables import LogEntryRow, as_utc, utc_now
+
+_TABLE = LogEntryRow.__table__
+_COLUMNS = _TABLE.c
+_FIELDS = ("index", "decision_id", "stage", "logged_at", "payload_json", "prev_hash", "hash")
+_dumps_str = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def entry_hash(
+    index: int,
+    decision_id: str,
+    stage: str,
+    logged_at: datetime,
+    payload: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """SHA-256 hex of the canonical bytes of an entry's six fields (logged_at as ISO, UTC)."""
+    return sha256_hex(
+        {
+            "index": index,
+            "decision_id": decision_id,
+            "stage": stage,
+            "logged_at": as_utc(logged_at).isoformat(),
+            "payload": payload,
+            "prev_hash": prev_hash,
+        }
+    )
+
+
+def _chain_hash(
+    index: int, decision_id: str, stage: str, logged_at_iso: str, payload_json: str, prev_hash: str
+) -> str:
+    # Same bytes as entry_hash (sorted keys, compact), built from the payload's canonical text so
+    # the payload is serialised once per entry. tests/state pin the two to each other.
+    text = '{"decision_id":%s,"index":%d,"logged_at":%s,"payload":%s,"prev_hash":%s,"stage":%s}' % (
+        _dumps_str(decision_id),
+        index,
+        _dumps_str(logged_at_iso),
+        payload_json,
+        _dumps_str(prev_hash),
+        _dumps_str(stage),
+    )
+    return sha256(text.encode("utf-8")).hexdigest()
+
+
+class DecisionLog:
+    """Appends entries to the chain, buffering them until ``flush`` writes them in one go."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buffer: list[tuple[Any, ...]] = []
+        self._insert_sql, self._to_params = _bulk_insert(engine)
+        self._bind_logged_at = _COLUMNS.logged_at.type.bind_processor(engine.dialect)
+        stmt = select(_COLUMNS.index, _COLUMNS.hash).order_by(_COLUMNS.index.desc()).limit(1)
+        with engine.connect() as conn:
+            last = conn.execute(stmt).first()
+        self._next_index = 0 if last is None else last.index + 1
+        self._head_hash = GENESIS_HASH if last is None else last.hash
+
+    def append(
+        self, decision_id: str, stage: str, payload: dict[str, Any] | BaseModel
+    ) -> DecisionLogEntry:
+        """Chain one entry now (index, prev_hash, hash) and buffer it for the next flush."""
+        plain = to_jsonable(payload)
+        if not isinstance(plain, dict):
+            raise TypeError(f"a log payload must be a dict or a model, not {type(plain).__name__}")
+        payload_json = canonical_bytes(plain).decode("utf-8")
+        stage = str(stage)
+        logged_at = as_utc(self._clock())
+        with self._lock:
+            index, prev_hash = self._next_index, self._head_hash
+            digest = _chain_hash(
+                index, decision_id, stage, logged_at.isoformat(), payload_json, prev_hash
+            )
+            # Rows are kept in the driver's own form, so flush is one plain executemany.
+            stored_at = self._bind_logged_at(logged_at) if self._bind_logged_at else logged_at
+            self._buffer.append(
+                (index, decision_id, stage, stored_at, payload_json, prev_hash, digest)
+            )
+            self._next_index, self._head_hash = index + 1, digest
+        return DecisionLogEntry(
+            index=index,
+            decision_id=decision_id,
+            stage=stage,
+            logged_at=logged_at,
+            payload=json.loads(payload_json),
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+
+    def flush(self) -> None:
+        """Write every buffered entry in one transaction; on failure they stay buffered."""
+        with self._lock:
+            if not self._buffer:
+                return
+            try:
+                with self._engine.begin() as conn:
+                    conn.exec_driver_sql(self._insert_sql, self._to_params(self._buffer))
+            except IntegrityError as exc:
+                first = self._buffer[0][0]
+                raise AuditError(
+                    f"decision log: entry {first} already exists in the database; "
+                    "is another process writing to the log?"
+                ) from exc
+            self._buffer = []
+
+    def head(self) -> tuple[int, str]:
+        """(number of entries, hash of the last one), buffered entries included."""
+        with self._lock:
+            return self._next_index, self._head_hash
+
+    def entries(self, decision_id: str | None = None) -> list[DecisionLogEntry]:
+        """Entries in index order, all or one decision's, read back from the database."""
+        self.flush()
+        stmt = select(_TABLE).order_by(_COLUMNS.index)
+        if decision_id is not None:
+            stmt = stmt.where(_COLUMNS.decision_id == decision_id)
+        with self._engine.connect() as conn:
+            return [_entry_from_row(row) for row in conn.execute(stmt)]
+
+    def close(self) -> None:
+        """Flush what is buffered."""
+        self.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self.close()
+
+
+def _bulk_insert(
+    engine: Engine,
+) -> tuple[str, Callable[[list[tuple[Any, ...]]], list[Any]]]:
+    """The dialect's INSERT text and how to turn buffered tuples into its parameters."""
+    compiled = insert(_TABLE).compile(dialect=engine.dialect)
+    order = compiled.positiontup
+    if order is None:
+        return compiled.string, lambda rows: [dict(zip(_FIELDS, row)) for row in rows]
+    if tuple(order) == _FIELDS:
+        return compiled.string, lambda rows: rows
+    picks = [_FIELDS.index(name) for name in order]
+    return compiled.string, lambda rows: [tuple(row[i] for i in picks) for row in rows]
+
+
+def _entry_from_row(row: Any) -> DecisionLogEntry:
+    return DecisionLogEntry(
+        index=row.index,
+        decision_id=row.decision_id,
+        stage=row.stage,
+        logged_at=row.logged_at,
+        payload=json.loads(row.payload_json),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What ``verify`` found: ``count`` rows read, the last row's hash, the first break."""
+
+    ok: bool
+    count: int
+    head_hash: str
+    first_bad_index: int | None = None
+    problem: str | None = None
+
+    def raise_for_problem(self) -> None:
+        """Raise AuditError naming the first break, if there is one."""
+        if not self.ok:
+            raise AuditError(f"decision log does not verify: {self.problem}")
+
+
+def verify(
+    engine: Engine, *, expected_head_hash: str | None = None, chunk_size: int = 2000
+) -> VerifyResult:
+    """Walk the whole log in index order and report the first entry that does not fit.
+
+    With ``expected_head_hash`` (kept outside the database) entries removed from or added to
+    the end are caught too.
+    """
+    count, head, prev_index, bad, problem = 0, GENESIS_HASH, -1, None, None
+    head_seen_at = -1 if expected_head_hash == GENESIS_HASH else None
+    for row in _stream_rows(engine, chunk_size):
+        count += 1
+        if bad is None:
+            bad, problem = _check_row(row, prev_index, head)
+        if head_seen_at is None and row.hash == expected_head_hash:
+            head_seen_at = row.index
+        head, prev_index = row.hash, row.index
+    if bad is None and expected_head_hash is not None and head != expected_head_hash:
+        bad, problem = _tail_problem(count, head, expected_head_hash, head_seen_at)
+    return VerifyResult(bad is None, count, head, bad, problem)
+
+
+def _tail_problem(
+    count: int, head: str, expected_head_hash: str, head_seen_at: int | None
+) -> tuple[int, str]:
+    if head_seen_at is not None:
+        bad = head_seen_at + 1
+        return bad, f"entry {bad}: added after the expected head (entry {head_seen_at})"
+    expected = f"the expected head {expected_head_hash[:16]}…"
+    if count == 0:
+        return 0, f"the log is empty, not ending at {expected}"
+    return count, (
+        f"the log ends at entry {count - 1} with hash {head[:16]}…, not {expected}: "
+        "entries at the end are missing or were rewritten"
+    )
+
+
+def _stream_rows(engine: Engine, chunk_size: int) -> Iterator[Any]:
+    stmt = select(
+        _COLUMNS.index,
+        _COLUMNS.decision_id,
+        _COLUMNS.stage,
+        type_coerce(_COLUMNS.logged_at, String).label("logged_at"),
+        _COLUMNS.payload_json,
+        _COLUMNS.prev_hash,
+        _COLUMNS.hash,
+    ).order_by(_COLUMNS.index)
+    with engine.connect() as conn:
+        yield from conn.execution_options(yield_per=chunk_size).execute(stmt)
+
+
+def _check_row(row: Any, prev_index: int, prev_hash: str) -> tuple[int | None, str | None]:
+    index, expected = row.index, prev_index + 1
+    if index < expected:
+        return index, f"entry {index} appears again after entry {prev_index}"
+    if index > expected:
+        gap = f"entry {expected}" if index == expected + 1 else f"entries {expected}..{index - 1}"
+        after = f"after {prev_index}" if prev_index >= 0 else "first"
+        return expected, f"{gap} missing (found {index} {after})"
+    contents_problem = _contents_problem(row)
+    if contents_problem is not None:
+        return index, f"entry {index}: {contents_problem}"
+    if row.prev_hash != prev_hash:
+        previous = f"entry {prev_index}" if index > 0 else "the genesis hash"
+        return index, f"entry {index}: prev_hash does not match {previous}"
+    return None, None
+
+
+def _contents_problem(row: Any) -> str | None:
+    try:
+        payload = json.loads(row.payload_json)
+    except (TypeError, ValueError):
+        return "payload is not valid JSON"
+    if not isinstance(payload, dict):
+        return "payload is not a JSON object"
+    try:
+        canonical = canonical_bytes(payload).decode("utf-8")
+    except (TypeError, ValueError):
+        return "payload is not canonical JSON"
+    if canonical != row.payload_json:
+        return "payload is not canonical JSON"
+    try:
+        logged_at_iso = as_utc(row.logged_at).isoformat()
+    except (TypeError, ValueError):
+        return f"logged_at {row.logged_at!r} is not a timestamp"
+    try:
+        digest = _chain_hash(
+            row.index, row.decision_id, row.stage, logged_at_iso, row.payload_json, row.prev_hash
+        )
+    except (TypeError, ValueError):
+        return "fields have the wrong types"
+    if digest != row.hash:
+        return "hash does not match its contents"
+    return None

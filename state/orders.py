@@ -1,0 +1,108 @@
+"""The order store: an order is written (and committed) as an intent before it is sent.
+
+``decision_id`` is the idempotency key: a decision yields at most one order, so a restart after
+a crash can never send it twice. Open intents are what a restart must reconcile. This module
+never sends anything and never deletes a row.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.canonical import canonical_bytes
+from core.errors import ExecutionError
+from core.models import Fill, Order
+from state.tables import OrderRow, OrderStatus
+
+_TABLE = OrderRow.__table__
+_COLUMNS = _TABLE.c
+
+
+class OrderStore:
+    """Records order intents and their outcomes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def record_intent(self, order: Order) -> bool:
+        """Commit ``order`` as an intent; False (nothing written) if its decision has one."""
+        if self._row_by_decision(order.decision_id) is not None:
+            return False
+        row = {
+            "order_id": order.order_id,
+            "decision_id": order.decision_id,
+            "order_json": canonical_bytes(order).decode("utf-8"),
+            "status": "intent",
+            "created_at": order.created_at,
+        }
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(_TABLE.insert(), row)
+        except IntegrityError as exc:
+            # Another writer got there between the check and the insert: still a duplicate.
+            if self._row_by_decision(order.decision_id) is not None:
+                return False
+            raise ExecutionError(
+                f"order {order.order_id} (decision {order.decision_id}) cannot be recorded: "
+                "its order_id is already used by another decision"
+            ) from exc
+        return True
+
+    def mark_filled(self, order_id: str, fill: Fill) -> None:
+        """Record the fill of an intent; repeating the same fill is a no-op."""
+        if fill.order_id != order_id:
+            raise ExecutionError(f"order {order_id}: the fill is for order {fill.order_id}")
+        fill_json = canonical_bytes(fill).decode("utf-8")
+        self._finish(order_id, {"status": "filled", "fill_json": fill_json})
+
+    def mark_failed(self, order_id: str, error: str) -> None:
+        """Record that an intent failed; repeating the same error is a no-op."""
+        self._finish(order_id, {"status": "failed", "error": error})
+
+    def by_decision(self, decision_id: str) -> tuple[Order, OrderStatus, Fill | None] | None:
+        """The decision's order, its status and its fill (if filled); None if it has none."""
+        row = self._row_by_decision(decision_id)
+        if row is None:
+            return None
+        fill = Fill.model_validate_json(row.fill_json) if row.fill_json else None
+        return Order.model_validate_json(row.order_json), cast(OrderStatus, row.status), fill
+
+    def open_intents(self) -> list[Order]:
+        """Orders recorded but neither filled nor failed, oldest first."""
+        stmt = (
+            select(_COLUMNS.order_json)
+            .where(_COLUMNS.status == "intent")
+            .order_by(_COLUMNS.created_at, _COLUMNS.order_id)
+        )
+        with self._engine.connect() as conn:
+            return [Order.model_validate_json(text) for text in conn.execute(stmt).scalars()]
+
+    def _finish(self, order_id: str, values: dict[str, Any]) -> None:
+        stmt = (
+            update(_TABLE)
+            .where(_COLUMNS.order_id == order_id, _COLUMNS.status == "intent")
+            .values(**values)
+        )
+        with self._engine.begin() as conn:
+            if conn.execute(stmt).rowcount == 1:
+                return
+        row = self._row(order_id)
+        if row is None:
+            raise ExecutionError(f"order {order_id} was never recorded as an intent")
+        if all(getattr(row, key) == value for key, value in values.items()):
+            return
+        raise ExecutionError(
+            f"order {order_id} is already {row.status}; cannot mark it {values['status']}"
+        )
+
+    def _row(self, order_id: str) -> Any:
+        with self._engine.connect() as conn:
+            return conn.execute(select(_TABLE).where(_COLUMNS.order_id == order_id)).first()
+
+    def _row_by_decision(self, decision_id: str) -> Any:
+        with self._engine.connect() as conn:
+            stmt = select(_TABLE).where(_COLUMNS.decision_id == decision_id)
+            return conn.execute(stmt).first()

@@ -1,0 +1,102 @@
+"""The database tables behind the decision log, the approval queue and the order store.
+
+Rows hold canonical JSON text, not pickles, so any SQL tool can read them. Datetimes go in as
+UTC and come out as aware UTC whatever the backend keeps. Nothing here opens a connection.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import DateTime, Dialect, Text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+OrderStatus = Literal["intent", "filled", "failed"]
+"""An order's life: recorded before sending (intent), then filled or failed."""
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC: the default clock of every store."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | str) -> datetime:
+    """An aware UTC datetime from a datetime (naive means UTC) or its ISO text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back as an aware UTC datetime.
+
+    PostgreSQL keeps the zone (timestamptz); SQLite and others get naive UTC, because they
+    would otherwise drop tzinfo and keep the local wall time.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        utc = as_utc(value)
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class LogEntryRow(SQLModel, table=True):
+    """One decision-log entry; ``index`` is assigned by the log, never by the database."""
+
+    __tablename__ = "decision_log"
+
+    index: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    decision_id: str = Field(index=True)
+    stage: str
+    logged_at: datetime = Field(sa_type=UtcDateTime)
+    payload_json: str = Field(sa_type=Text, description="Canonical JSON of the payload")
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class ApprovalRow(SQLModel, table=True):
+    """One request for people to approve an exact order; status changes only from pending."""
+
+    __tablename__ = "approval_requests"
+
+    request_id: str = Field(primary_key=True)
+    decision_id: str = Field(index=True, unique=True)
+    tier: str
+    order_json: str = Field(sa_type=Text, description="Canonical JSON of the order")
+    payload_hash: str = Field(max_length=64)
+    required_approvals: int
+    approvals_json: str = Field(sa_type=Text, default="[]", description="JSON list of approvers")
+    status: str = Field(index=True)
+    created_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    nonce: str
+    decided_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    decided_by: str | None = None
+    reason: str | None = Field(default=None, sa_type=Text)
+
+
+class OrderRow(SQLModel, table=True):
+    """One order, written as an intent before it is sent; decision_id is the idempotency key."""
+
+    __tablename__ = "orders"
+
+    order_id: str = Field(primary_key=True)
+    decision_id: str = Field(unique=True)
+    order_json: str = Field(sa_type=Text, description="Canonical JSON of the order")
+    status: str = Field(index=True, description="intent | filled | failed")
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    fill_json: str | None = Field(default=None, sa_type=Text)
+    error: str | None = Field(default=None, sa_type=Text)

@@ -1,0 +1,60 @@
+"""Opening the database: default location, SQLite pragmas, and errors that name the URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+import pytest
+from sqlalchemy import text
+
+from core.errors import ConfigError
+from state.db import default_db_url, make_engine
+
+
+def test_default_url_is_a_file_in_the_user_data_dir(monkeypatch):
+    monkeypatch.delenv("QUORUM_DB", raising=False)
+    expected = Path(platformdirs.user_data_dir("quorum")) / "quorum.db"
+    assert default_db_url() == f"sqlite:///{expected}"
+
+
+def test_env_overrides_the_default_url(monkeypatch):
+    monkeypatch.setenv("QUORUM_DB", "postgresql://quorum@db.internal/quorum")
+    assert default_db_url() == "postgresql://quorum@db.internal/quorum"
+
+
+def test_sqlite_engine_creates_the_directory_tables_and_pragmas(tmp_path):
+    path = tmp_path / "new" / "dir" / "q.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        pragmas = {
+            name: conn.execute(text(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+        }
+        tables = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
+                     .scalars())
+    engine.dispose()
+    assert path.exists()
+    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "busy_timeout": 10000,
+                       "foreign_keys": 1}
+    assert {"decision_log", "approval_requests", "orders"} <= tables
+
+
+def test_unparsable_url_is_named():
+    with pytest.raises(ConfigError, match="database URL 'not a url' is not a valid"):
+        make_engine("not a url")
+
+
+def test_unknown_driver_is_named_without_the_password():
+    with pytest.raises(ConfigError) as caught:
+        make_engine("nosuchdb://alice:hunter2@db.example/quorum")
+    message = str(caught.value)
+    assert "nosuchdb://alice:***@db.example/quorum" in message
+    assert "hunter2" not in message and caught.value.__cause__ is None
+
+
+def test_unopenable_sqlite_file_is_named(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match=f"database 'sqlite:///{blocker}/q.db'"):
+        make_engine(f"sqlite:///{blocker}/q.db")
