@@ -8,6 +8,8 @@ ever read, so backtests cannot look ahead.
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import math
 import re
@@ -121,6 +123,7 @@ class SentimentAgent:
         items = sorted(_load(self.path), key=lambda item: item.epoch_seconds)
         self._items = items
         self._times = [item.epoch_seconds for item in items]
+        self.scored = 0
 
     def score(self, *, tick: int, ts: datetime) -> SentimentReading:
         """Decay-weighted scores of the items published in (ts - lookback, ts], never after ts."""
@@ -141,6 +144,7 @@ class SentimentAgent:
             own = sums.get(asset, [0.0, 0.0])
             per_asset[asset] = _mean(own[0] + market[0], own[1] + market[1])
         overall = _mean(sum(acc[0] for acc in sums.values()), sum(acc[1] for acc in sums.values()))
+        self.scored += 1
         return SentimentReading(
             tick=tick,
             ts=ts,
@@ -148,6 +152,9 @@ class SentimentAgent:
             mood=50.0 * (1.0 + overall),
             items_scored=stop - start,
         )
+
+    def health(self) -> dict[str, Any]:
+        return {"scored": self.scored, "headlines": len(self._items), "source": self.path.name}
 
 
 def _mean(weighted: float, weight: float) -> float:

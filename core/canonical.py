@@ -10,14 +10,15 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON-able data from a pydantic model (or data already plain)."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    return value
+    """Plain JSON data from models, dataclasses, datetimes and enums, nested at any depth.
+
+    A type with no JSON form raises instead of being stringified: a hash must never cover a repr.
+    """
+    return to_jsonable_python(value)
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -28,7 +29,6 @@ def canonical_bytes(value: Any) -> bytes:
         separators=(",", ":"),
         ensure_ascii=False,
         allow_nan=False,
-        default=str,
     ).encode("utf-8")
 
 

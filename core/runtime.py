@@ -46,7 +46,12 @@ class ActorProxy:
     def __init__(self, handle: Any) -> None:
         self._handle = handle
 
+    def __reduce__(self):
+        return (ActorProxy, (self._handle,))
+
     def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)  # no private lookups through the proxy (pickle asks)
         remote = getattr(self._handle, method).remote
 
         def call(*args: Any, **kwargs: Any) -> Any:

@@ -225,7 +225,8 @@ def _tail_problem(
 ) -> tuple[int, str]:
     if head_seen_at is not None:
         bad = head_seen_at + 1
-        return bad, f"entry {bad}: added after the expected head (entry {head_seen_at})"
+        head_entry = f"entry {head_seen_at}" if head_seen_at >= 0 else "the genesis hash"
+        return bad, f"entry {bad}: added after the expected head ({head_entry})"
     expected = f"the expected head {expected_head_hash[:16]}…"
     if count == 0:
         return 0, f"the log is empty, not ending at {expected}"

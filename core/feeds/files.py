@@ -79,7 +79,7 @@ def load_files(paths: Sequence[str | Path]) -> MarketData:
 
 
 def asset_and_quote(path: str | Path) -> tuple[str, str]:
-    """Asset and quote from a file name: ETH_BTC-5m.csv → (ETH, BTC); BTCUSDT-1h.csv → (BTCUSDT, USD)."""
+    """Asset and quote from a file name: ETH_BTC-5m.csv → ETH in BTC; BTCUSDT.csv → BTCUSDT, USD."""
     stem = Path(path).stem
     head = stem.split("-")[0]
     pair = _PAIR.match(head)

@@ -69,15 +69,16 @@ def validated_candles(table: pd.DataFrame, *, path: str, rows: RowNaming) -> Can
     time_column = _required_columns(table, path)
     if len(table) == 0:
         raise BadDataError(path, "no data rows (the file has no candles)")
-    timestamps, checks = _parse_times(table[time_column], time_column)
-    time_known = ~np.logical_or.reduce([mask for mask, _ in checks])
+    used = table[[time_column, *VALUE_COLUMNS]]
+    checks: list[Check] = [(used.isna().all(axis=1).to_numpy(), lambda i: "the row is empty")]
+    timestamps, time_checks = _parse_times(table[time_column], time_column)
+    checks += time_checks
     values: dict[str, np.ndarray] = {}
     for name in VALUE_COLUMNS:
         values[name], number_checks = _parse_numbers(table[name], name)
         checks += number_checks
-    blank = np.logical_and.reduce([table[c].isna().to_numpy() for c in (time_column, *VALUE_COLUMNS)])
-    checks.insert(0, (blank, lambda i: "the row is empty"))
     checks += _candle_checks(values)
+    time_known = ~np.logical_or.reduce([mask for mask, _ in time_checks])
     checks += _order_checks(timestamps, time_known, rows)
     _raise_first(checks, path=path, rows=rows)
     return Candles(timestamps=timestamps, **values)
@@ -85,6 +86,9 @@ def validated_candles(table: pd.DataFrame, *, path: str, rows: RowNaming) -> Can
 
 def _required_columns(table: pd.DataFrame, path: str) -> str:
     columns = list(table.columns)
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise BadDataError(path, f"columns appear more than once: {', '.join(repeated)}")
     time_column = next((c for c in TIME_COLUMNS if c in columns), None)
     missing = [c for c in VALUE_COLUMNS if c not in columns]
     if time_column is None:
@@ -104,26 +108,26 @@ def _raise_first(checks: list[Check], *, path: str, rows: RowNaming) -> None:
     raise rows.error(path, first, describe(first))
 
 
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
 def _missing(column: pd.Series) -> np.ndarray:
     missing = column.isna().to_numpy()
-    if not pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_datetime64_any_dtype(column):
+    if not (_is_numeric(column) or pd.api.types.is_datetime64_any_dtype(column)):
         missing = missing | column.astype("str").str.strip().eq("").to_numpy()
     return missing
 
 
 def _parse_numbers(column: pd.Series, name: str) -> tuple[np.ndarray, list[Check]]:
     missing = _missing(column)
-    if pd.api.types.is_numeric_dtype(column):
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        unparseable = np.zeros(len(column), dtype=bool)
-    else:
-        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        unparseable = np.isnan(values) & ~missing
-    infinite = np.isinf(values)
+    numbers = column if _is_numeric(column) else pd.to_numeric(column, errors="coerce")
+    values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    unparseable = np.isnan(values) & ~missing
     checks: list[Check] = [
         (missing, lambda i: f"{name} is missing (empty or NaN)"),
         (unparseable, lambda i: f"{name} is {column.iloc[i]!r}, not a number"),
-        (infinite, lambda i: f"{name} is {values[i]}, not a finite number"),
+        (np.isinf(values), lambda i: f"{name} is {values[i]}, not a finite number"),
     ]
     return values, checks
 
@@ -131,30 +135,30 @@ def _parse_numbers(column: pd.Series, name: str) -> tuple[np.ndarray, list[Check
 def _parse_times(column: pd.Series, name: str) -> tuple[np.ndarray, list[Check]]:
     missing = _missing(column)
     if pd.api.types.is_datetime64_any_dtype(column):
-        utc = column.dt.tz_localize("UTC") if column.dt.tz is None else column.dt.tz_convert("UTC")
-        ns = utc.dt.tz_localize(None).dt.as_unit("ns").to_numpy().view(np.int64)
-        invalid = np.zeros(len(column), dtype=bool)
-    elif pd.api.types.is_numeric_dtype(column) or _first_value_is_number(column, missing):
-        numbers = column if pd.api.types.is_numeric_dtype(column) else pd.to_numeric(column, errors="coerce")
-        exact = pd.api.types.is_integer_dtype(numbers) and not numbers.hasnans
-        ns, invalid = _epoch_ns(
-            numbers.to_numpy(dtype=np.int64) if exact else numbers.to_numpy(np.float64, na_value=np.nan)
-        )
+        ns, invalid = _datetimes_ns(column)
+    elif _is_numeric(column):
+        ns, invalid = _epoch_ns(column)
+    elif _first_value_is_number(column, missing):
+        ns, invalid = _epoch_ns(pd.to_numeric(column, errors="coerce"))
     else:
         parsed = pd.to_datetime(column, utc=True, format="ISO8601", errors="coerce")
-        invalid = parsed.isna().to_numpy()
-        low, high = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
-        invalid = invalid | ~parsed.between(low, high).to_numpy()
-        ns = np.zeros(len(column), dtype=np.int64)
-        ok = ~invalid
-        ns[ok] = parsed[ok].dt.tz_localize(None).dt.as_unit("ns").to_numpy().view(np.int64)
+        ns, invalid = _datetimes_ns(parsed)
     invalid = invalid & ~missing
-    ns = np.where(missing | invalid, 0, ns)
     checks: list[Check] = [
         (missing, lambda i: f"{name} is missing (empty or NaN)"),
         (invalid, lambda i: f"{name} is {column.iloc[i]!r}, not a timestamp"),
     ]
-    return ns, checks
+    return np.where(missing | invalid, 0, ns), checks
+
+
+def _datetimes_ns(moments: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Datetimes (naive ones taken as UTC) as int64 ns, and where they are NaT or out of range."""
+    utc = moments.dt.tz_convert("UTC") if moments.dt.tz else moments.dt.tz_localize("UTC")
+    low, high = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    valid = utc.between(low, high).to_numpy()
+    ns = np.zeros(len(moments), dtype=np.int64)
+    ns[valid] = utc[valid].dt.tz_localize(None).dt.as_unit("ns").to_numpy().view(np.int64)
+    return ns, ~valid
 
 
 def _first_value_is_number(column: pd.Series, missing: np.ndarray) -> bool:
@@ -169,45 +173,56 @@ def _first_value_is_number(column: pd.Series, missing: np.ndarray) -> bool:
     return True
 
 
-def _epoch_ns(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _epoch_ns(numbers: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Epoch seconds, ms, us or ns (told apart by magnitude, per value) as int64 ns."""
-    is_int = np.issubdtype(numbers.dtype, np.integer)
-    floats = numbers.astype(np.float64)
+    exact = pd.api.types.is_integer_dtype(numbers) and not numbers.hasnans
+    floats = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
     finite = np.isfinite(floats)
     magnitude = np.abs(np.where(finite, floats, 0.0))
     scale = np.ones(len(numbers), dtype=np.int64)
     for limit, ns_per_unit in reversed(_EPOCH_UNITS):
         scale[magnitude < limit] = ns_per_unit
     invalid = ~finite | (magnitude * scale >= _MAX_NS)
-    whole = ~invalid & (is_int | ((floats == np.trunc(floats)) & (magnitude < _FLOAT_EXACT)))
-    ns = np.zeros(len(numbers), dtype=np.int64)
-    ints = numbers[whole] if is_int else floats[whole]
-    ns[whole] = ints.astype(np.int64) * scale[whole]
+    whole = ~invalid & (exact | ((floats == np.trunc(floats)) & (magnitude < _FLOAT_EXACT)))
+    if exact:
+        units = numbers.to_numpy(dtype=np.int64)
+    else:
+        units = np.where(whole, floats, 0.0).astype(np.int64)
+    ns = np.where(whole, units * scale, 0)
     fractional = ~invalid & ~whole
     ns[fractional] = np.rint(floats[fractional] * scale[fractional]).astype(np.int64)
     return ns, invalid
 
 
 def _candle_checks(values: dict[str, np.ndarray]) -> list[Check]:
-    def show(name: str, i: int) -> str:
+    def shown(name: str, i: int) -> str:
         return f"{values[name][i]:.10g}"
 
-    checks: list[Check] = []
-    for name in PRICE_COLUMNS:
-        checks.append((values[name] <= 0, lambda i, n=name: f"{n} is {show(n, i)}, prices must be positive"))
-    checks.append(
-        (values["volume"] < 0, lambda i: f"volume is {show('volume', i)}, volume cannot be negative")
-    )
-    high, low = values["high"], values["low"]
-    checks.append((high < low, lambda i: f"high {show('high', i)} is below low {show('low', i)}"))
-    for name in ("open", "close"):
-        checks.append(
-            (high < values[name], lambda i, n=name: f"high {show('high', i)} is below {n} {show(n, i)}")
-        )
-        checks.append(
-            (low > values[name], lambda i, n=name: f"low {show('low', i)} is above {n} {show(n, i)}")
-        )
-    return checks
+    def positive(name: str) -> Check:
+        return values[name] <= 0, lambda i: f"{name} is {shown(name, i)}, prices must be positive"
+
+    def inside(bound: str, name: str) -> Check:
+        if bound == "high":
+            broken, side = values["high"] < values[name], "below"
+        else:
+            broken, side = values["low"] > values[name], "above"
+        return broken, lambda i: f"{bound} {shown(bound, i)} is {side} {name} {shown(name, i)}"
+
+    return [
+        *(positive(name) for name in PRICE_COLUMNS),
+        (
+            values["volume"] < 0,
+            lambda i: f"volume is {shown('volume', i)}, volume cannot be negative",
+        ),
+        (
+            values["high"] < values["low"],
+            lambda i: f"high {shown('high', i)} is below low {shown('low', i)}",
+        ),
+        inside("high", "open"),
+        inside("high", "close"),
+        inside("low", "open"),
+        inside("low", "close"),
+    ]
 
 
 def _order_checks(ns: np.ndarray, valid: np.ndarray, rows: RowNaming) -> list[Check]:

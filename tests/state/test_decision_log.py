@@ -310,7 +310,7 @@ def test_expected_head_against_an_empty_or_unexpectedly_full_log(engine, tmp_pat
     build_log(path, count=3)
     result = verify_file(path, expected_head_hash=GENESIS_HASH)
     assert (result.first_bad_index, result.problem) == (
-        0, "entry 0: added after the expected head (entry -1)")
+        0, "entry 0: added after the expected head (the genesis hash)")
 
 
 # -- properties ---------------------------------------------------------------------------------

@@ -257,7 +257,8 @@ def test_headerless_binance_klines_are_read_in_ms_or_us(tmp_path, unit_ns):
         open_time = (FIRST_NS + k * HOUR_NS) // unit_ns
         close_time = open_time + HOUR_NS // unit_ns - 1
         prices = row.split(",")[1:]
-        lines.append(",".join([str(open_time), *prices, str(close_time), "1000", "42", "5", "500", "0"]))
+        extra = [str(close_time), "1000", "42", "5", "500", "0"]
+        lines.append(",".join([str(open_time), *prices, *extra]))
     path = tmp_path / "BTCUSDT-1h-2024-01.csv"
     path.write_text("\n".join(lines) + "\n")
     data = load_files([path])
@@ -268,7 +269,7 @@ def test_headerless_binance_klines_are_read_in_ms_or_us(tmp_path, unit_ns):
 
 def test_a_bad_binance_row_is_numbered_from_line_one(tmp_path):
     lines = [
-        ",".join([str((FIRST_NS + k * HOUR_NS) // 10**6), *row.split(",")[1:], "0", "0", "0", "0", "0", "0"])
+        ",".join([str((FIRST_NS + k * HOUR_NS) // 10**6), *row.split(",")[1:], *"000000"])
         for k, row in enumerate(GOOD_ROWS)
     ]
     lines[2] = lines[2].replace(",99,", ",-99,")

@@ -1,4 +1,4 @@
-"""The synthetic generator: deterministic by seed, realistic volatility, fat tails, valid candles."""
+"""The synthetic generator: deterministic by seed, realistic volatility, fat tails, sane candles."""
 
 from __future__ import annotations
 

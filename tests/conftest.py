@@ -1,0 +1,36 @@
+"""Shared fixtures: paths to the real candles, a SQLite URL per test, one Ray for the whole run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "ETH_BTC-5m.csv").exists():
+        pytest.fail(f"the shared candles are missing: expected them in {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'quorum.db'}"
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray instance for the whole test run (RayRuntime reuses it, never shuts it)."""
+    import ray
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    ray.init(num_cpus=2, include_dashboard=False, namespace="quorum", log_to_driver=False,
+             configure_logging=False)
+    yield
+    ray.shutdown()
