@@ -103,7 +103,7 @@ class Governor:
             )
             for proposal in proposals:
                 self._decide(proposal, snapshot, sentiment, portfolio)
-            self._human_gate(snapshot)
+            self._human_gate(portfolio)
         finally:
             self.log.flush()
         self.state.ticks += 1
@@ -224,7 +224,7 @@ class Governor:
         log.info("approval.requested", decision_id=decision_id, request_id=request.request_id,
                  tier=tier.value, notional_usd=order.notional_usd)
 
-    def _human_gate(self, snapshot: MarketSnapshot) -> None:
+    def _human_gate(self, portfolio: PortfolioState) -> None:
         for request in self.gate.poll(self.state.awaiting):
             order = self.state.awaiting.pop(request.request_id)
             stage = APPROVAL_STAGE[request.status]
@@ -232,8 +232,40 @@ class Governor:
                        Stage.APPROVAL_EXPIRED: "expired"}[stage]
             self._record(request.decision_id, stage,
                          _request_summary(request, self.gate.simulated), outcome=outcome)
-            if request.status is ApprovalStatus.APPROVED:
-                self._submit(order)  # exactly the order that was approved (payload-bound)
+            if request.status is not ApprovalStatus.APPROVED:
+                continue
+            problem = self._no_longer_executable(order, portfolio)
+            if problem:
+                self._record(order.decision_id, Stage.ORDER_FAILED,
+                             {"order": order, "error": problem}, outcome="failed")
+                log.warning("executor.order_refused", decision_id=order.decision_id, error=problem)
+                continue
+            self._submit(order)  # exactly the order that was approved (payload-bound)
+
+    def cancel_waiting(self, *, reason: str) -> None:
+        """At the end of a run: requests nobody decided can no longer execute; reject them."""
+        for request in self.gate.cancel(list(self.state.awaiting), reason=reason):
+            self.state.awaiting.pop(request.request_id, None)
+            self._record(request.decision_id, APPROVAL_STAGE[request.status],
+                         _request_summary(request, self.gate.simulated),
+                         outcome=request.status.value)
+        self.log.flush()
+
+    def _no_longer_executable(self, order: Order, portfolio: PortfolioState) -> str | None:
+        """Approval can come long after the proposal: refuse what the portfolio cannot do now."""
+        in_flight = [o for o in self.state.in_flight.values() if o.asset == order.asset]
+        if order.side is Side.SELL:
+            held = portfolio.quantity(order.asset)
+            held -= sum(o.quantity or 0.0 for o in in_flight if o.side is Side.SELL)
+            wanted = order.quantity or order.notional_usd / portfolio.prices.get(order.asset, 1.0)
+            if wanted > held * (1 + 1e-9):
+                return f"approved sell of {wanted:.8g} {order.asset} but only {held:.8g} is held now"
+            return None
+        reserved = sum(o.notional_usd for o in self.state.in_flight.values() if o.side is Side.BUY)
+        spendable = portfolio.cash_usd - reserved
+        if order.notional_usd > spendable * (1 + 1e-9):
+            return f"approved buy of {order.notional_usd:,.2f} but only {spendable:,.2f} cash is free"
+        return None
 
     def _submit(self, order: Order) -> None:
         accepted = self.rt.call("executor", "submit", order)

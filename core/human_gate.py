@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from core.canonical import sha256_hex
+from core.errors import ApprovalError
 from core.models import ApprovalRequest, ApprovalStatus, Order, Tier
 from state.approvals import ApprovalQueue
 
 SIMULATED_APPROVER = "backtest:simulated"
+RUN_ENDED = "quorum:run-ended"
 
 
 class HumanGate(Protocol):
@@ -28,6 +30,10 @@ class HumanGate(Protocol):
 
     def poll(self, request_ids: Iterable[str]) -> list[ApprovalRequest]:
         """Requests among ``request_ids`` that are no longer pending (expired ones included)."""
+        ...
+
+    def cancel(self, request_ids: Iterable[str], *, reason: str) -> list[ApprovalRequest]:
+        """Reject the requests still pending (the run that would execute them is ending)."""
         ...
 
 
@@ -50,6 +56,18 @@ class QueueGate:
             return []
         self.queue.expire_due()
         return [r for r in self.queue.get_many(ids).values() if r.status is not ApprovalStatus.PENDING]
+
+    def cancel(self, request_ids: Iterable[str], *, reason: str) -> list[ApprovalRequest]:
+        cancelled = []
+        self.queue.expire_due()
+        for request in self.queue.get_many(list(request_ids)).values():
+            if request.status is ApprovalStatus.PENDING:
+                try:
+                    request = self.queue.reject(request.request_id, approver=RUN_ENDED, reason=reason)
+                except ApprovalError:
+                    request = self.queue.get(request.request_id)  # decided meanwhile
+            cancelled.append(request)
+        return cancelled
 
 
 class SimulatedGate:
@@ -86,3 +104,6 @@ class SimulatedGate:
 
     def poll(self, request_ids: Iterable[str]) -> list[ApprovalRequest]:
         return [self.decided.pop(i) for i in list(request_ids) if i in self.decided]
+
+    def cancel(self, request_ids: Iterable[str], *, reason: str) -> list[ApprovalRequest]:
+        return self.poll(request_ids)

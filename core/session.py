@@ -113,6 +113,7 @@ class Session:
     def finish(self) -> RunSummary:
         """Log RunFinished, flush, stop the runtime; returns the summary."""
         try:
+            self.governor.cancel_waiting(reason="the run ended before anyone decided")
             summary = self.summary()
             closed = self.runtime.call("treasury", "closed_trades")
             summary.closed_trades = len(closed)
