@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -245,7 +245,7 @@ class _NoConfig(StrategyConfig):
 
 
 @pytest.fixture
-def throwaway() -> Iterator[type[Strategy]]:
+def throwaway() -> Iterator[Callable[..., type[Strategy]]]:
     """A registered plugin with a unique name, removed from the registry afterwards."""
     registered: list[str] = []
 
