@@ -37,7 +37,8 @@ class MarketIntelAgent:
         self.compute = compute
         self.specs = list(specs)
         longest = max((spec.period for spec in self.specs), default=1)
-        # Long enough that windowed EMA/RSI seeds have decayed to noise; exact for SMA.
+        # Long enough that windowed EMA/RSI seeds have decayed to noise; SMA equals the
+        # full-history value up to floating-point rounding (the running sum starts elsewhere).
         self.window = max(10 * longest, PHASE_LOOKBACK_BARS) + 2
         self.observed = 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.compute import IndicatorSpec
 from agents.strategies.base import Strategy, StrategyConfig, registry
@@ -42,15 +42,30 @@ class StrategiesConfig(BaseModel):
         for name, table in (self.model_extra or {}).items():
             if not isinstance(table, (dict, StrategyConfig)):
                 raise ValueError(f"[strategies.{name}] must be a table of parameters")
-            self.model_extra[name] = known[name].config_model.model_validate(
-                table if isinstance(table, dict) else table.model_dump()
-            )
+            try:
+                self.model_extra[name] = known[name].config_model.model_validate(
+                    table if isinstance(table, dict) else table.model_dump()
+                )
+            except ValidationError as exc:
+                raise _under(name, exc) from None
         return self
 
     def params(self, name: str) -> StrategyConfig:
         """The validated config of one plugin (its defaults when no table was given)."""
         extra = self.model_extra or {}
         return extra.get(name) or registry()[name].config_model()
+
+
+def _under(name: str, exc: ValidationError) -> ValidationError:
+    """The same errors, located under the plugin's table, so messages name `sma_cross.fast`."""
+    return ValidationError.from_exception_data(
+        "StrategiesConfig",
+        [
+            {"type": e["type"], "loc": (name, *e["loc"]), "input": e["input"],
+             **({"ctx": e["ctx"]} if "ctx" in e else {})}
+            for e in exc.errors()
+        ],
+    )
 
 
 def build_strategies(config: StrategiesConfig) -> list[Strategy]:

@@ -62,7 +62,6 @@ class TreasuryAgent:
 
     def _apply_one(self, fill: Fill) -> None:
         gross = fill.quantity * fill.price
-        self.fees_usd += fill.fee_usd
         if fill.side is Side.BUY:
             cost = gross + fill.fee_usd
             if cost > self.cash_usd * (1 + 1e-9) + 1e-9:
@@ -108,6 +107,7 @@ class TreasuryAgent:
             held.entry_notional -= entry_price * fill.quantity
             if held.quantity <= QUANTITY_EPSILON or share >= 1.0:
                 del self.open[fill.asset]
+        self.fees_usd += fill.fee_usd  # only once the fill is known to apply
         self.fills_applied += 1
 
     def mark(self, *, tick: int, ts: datetime, prices: dict[str, float]) -> PortfolioState:

@@ -29,10 +29,10 @@ class MaxPositionShare(Rule):
         if notional_usd <= room:
             return None
         if room <= 0:
+            share = f"{held / equity:.1%} of equity" if equity > 0 else f"{held:,.2f} with no equity"
             return RuleResult(
                 "deny",
-                f"{proposal.asset} already at {held / equity:.1%} of equity "
-                f"(max {self.config.max_share:.0%})",
+                f"{proposal.asset} already at {share} (max {self.config.max_share:.0%})",
             )
         return RuleResult(
             "resize",

@@ -148,13 +148,6 @@ def test_spending_more_cash_than_held_raises_and_leaves_holdings_unchanged():
     assert after.positions == {}
 
 
-BUG_FEES = (
-    "bug: agents/treasury.py:65 adds fill.fee_usd to fees_usd before the cash/quantity checks, "
-    "so a refused fill still changes PortfolioState.fees_usd"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_FEES)
 def test_refused_oversell_leaves_the_whole_portfolio_unchanged():
     treasury = _treasury()
     treasury.apply([_fill(Side.BUY, 2, 100.0, hours=1)])
@@ -165,7 +158,6 @@ def test_refused_oversell_leaves_the_whole_portfolio_unchanged():
     assert treasury.portfolio() == before
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_FEES)
 def test_refused_overspend_leaves_the_whole_portfolio_unchanged():
     treasury = _treasury(cash=1_000)
     before = treasury.portfolio()

@@ -68,12 +68,6 @@ def test_an_unknown_key_at_any_depth_names_the_file_and_the_dotted_key(tmp_path,
     assert _error(path) == f"{path}: {dotted}: unknown key"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: agents/strategy.py:45 validates [strategies.<name>] tables inside a model "
-    "validator, so the nested error loses the table name: the message says "
-    "'strategies.fastt: unknown key' instead of 'strategies.sma_cross.fastt: unknown key'",
-)
 def test_an_unknown_strategy_parameter_names_the_dotted_key(tmp_path):
     path = _write(tmp_path, "[strategies.sma_cross]\nfastt = 3\n")
     assert "strategies.sma_cross.fastt: unknown key" in _error(path)

@@ -216,11 +216,6 @@ def test_every_deny_is_listed_not_just_the_first(engine):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: policies/rules/max_position_share.py:34 divides by equity in its deny reason; "
-    "a buy with zero equity raises ZeroDivisionError instead of being denied",
-)
 def test_a_buy_with_zero_equity_is_denied_not_crashed(engine):
     verdict = engine.evaluate(_context(notional=10, cash=0.0))
     assert not verdict.allowed
