@@ -7,20 +7,18 @@ component; this module only composes them. No secret is ever read from the TOML 
 from __future__ import annotations
 
 import os
-import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from agents.executor import ExecutionConfig
 from agents.reviewer import ReviewerConfig
 from agents.risk import RiskConfig
 from agents.sentiment import SentimentConfig
 from agents.strategy import StrategiesConfig
-from core.errors import ConfigError
-from core.validation import describe
+from core.validation import read_toml, validate
 
 
 class _Section(BaseModel):
@@ -70,17 +68,8 @@ class Settings(_Section):
         if path is None:
             return cls()
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found (write one with `quorum init`)") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-        try:
-            settings = cls.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(describe(exc, source=str(path))) from None
-        return settings.relative_to(path.parent)
+        _, data = read_toml(path, what="config file", missing_hint=" (write one with `quorum init`)")
+        return validate(cls, data, source=str(path)).relative_to(path.parent)
 
     def relative_to(self, base: Path) -> Settings:
         """Resolve relative file paths against the config file's folder."""

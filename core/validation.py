@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+import tomllib
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from core.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def describe(error: ValidationError, *, source: str, prefix: str = "") -> str:
@@ -13,3 +21,22 @@ def describe(error: ValidationError, *, source: str, prefix: str = "") -> str:
         message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
         problems.append(f"{key}: {message}" if key else message)
     return f"{source}: " + "; ".join(problems)
+
+
+def read_toml(path: Path, *, what: str, missing_hint: str = "") -> tuple[bytes, dict]:
+    """The file's bytes and parsed TOML, or a ConfigError naming the file."""
+    try:
+        raw = path.read_bytes()
+        return raw, tomllib.loads(raw.decode("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found{missing_hint}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def validate(model: type[M], data: object, *, source: str, prefix: str = "") -> M:
+    """``model`` validated from ``data``, or a ConfigError naming the source and each key."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, source=source, prefix=prefix)) from None

@@ -7,15 +7,14 @@ naming the file and the key, never at trade time. Every verdict lists each rule 
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError
 from core.models import PolicyVerdict, RuleFiring, Tier
-from core.validation import describe
+from core.validation import read_toml, validate
 from policies.base import PolicyContext, Rule, rules
 from policies.tiers import TiersConfig
 
@@ -42,17 +41,8 @@ class PolicyEngine:
     def load(cls, path: Path | str | None = None) -> PolicyEngine:
         """Load and validate a policy file (the shipped default when ``path`` is None)."""
         path = Path(path) if path else DEFAULT_POLICY
-        try:
-            raw = path.read_bytes()
-            data = tomllib.loads(raw.decode("utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: policy file not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-        try:
-            policy = PolicyFile.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(describe(exc, source=str(path))) from None
+        raw, data = read_toml(path, what="policy file")
+        policy = validate(PolicyFile, data, source=str(path))
         known = rules()
         rule_objects = []
         for rule_id, table in policy.rules.items():
@@ -61,10 +51,8 @@ class PolicyEngine:
                     f"{path}: unknown rule [rules.{rule_id}]; known: {', '.join(sorted(known))}"
                 )
             rule_cls = known[rule_id]
-            try:
-                rule_objects.append(rule_cls(rule_cls.config_model.model_validate(table)))
-            except ValidationError as exc:
-                raise ConfigError(describe(exc, source=str(path), prefix=f"rules.{rule_id}")) from None
+            config = validate(rule_cls.config_model, table, source=str(path), prefix=f"rules.{rule_id}")
+            rule_objects.append(rule_cls(config))
         return cls(policy, rule_objects, digest=hashlib.sha256(raw).hexdigest())
 
     def evaluate(self, context: PolicyContext) -> PolicyVerdict:
