@@ -32,6 +32,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(approvals_app, name="approvals")
+
+
+@app.callback()
+def root(
+    log_level: Annotated[str, typer.Option(help="Log events at this level and above: debug, info, warning, error")] = "warning",
+) -> None:
+    """Structured log events go to stderr: JSON when stderr is not a terminal."""
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        _fail(f"--log-level {log_level}: expected debug, info, warning or error")
+    configure(level=log_level)
+
 app.add_typer(audit_app, name="audit")
 
 DbOption = Annotated[

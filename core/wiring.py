@@ -67,11 +67,13 @@ def build_specs(
     return [
         # Stateless and warm: restart freely, retry calls.
         AgentSpec("compute", ComputeAgent, {}, Restart(max_restarts=-1, max_task_retries=3), 1.0),
+        # Holds the feed it was built with: a restarted actor would come back without it,
+        # so it fails closed until feeds can be rebuilt from a spec.
         AgentSpec(
             "market_intel",
             MarketIntelAgent,
             {"data": data, "compute": AgentRef("compute"), "specs": specs_probe},
-            STATELESS,
+            NEVER,
         ),
         AgentSpec(
             "sentiment",
