@@ -43,14 +43,14 @@ def _line(r: ApprovalRequest) -> str:
 
 @approvals_app.command("list")
 def approvals_list(
-    status: Annotated[str | None, typer.Option(help="Only this status: pending, approved, rejected, expired")] = "pending",
+    status: Annotated[ApprovalStatus, typer.Option(help="Only requests with this status")] = ApprovalStatus.PENDING,
     all_: Annotated[bool, typer.Option("--all", help="Every request, whatever its status")] = False,
     db: DbOption = None,
 ) -> None:
     """List approval requests (pending ones by default), newest first."""
     queue = _queue(db)
     queue.expire_due()
-    wanted = None if all_ else ApprovalStatus(status) if status else None
+    wanted = None if all_ else status
     requests = queue.list(wanted)
     if not requests:
         typer.echo("no requests" + (f" with status {wanted.value}" if wanted else ""))

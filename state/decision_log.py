@@ -105,12 +105,13 @@ class DecisionLog:
                 (index, decision_id, stage, stored_at, payload_json, prev_hash, digest)
             )
             self._next_index, self._head_hash = index + 1, digest
-        return DecisionLogEntry(
+        # Built from values made here (no re-parse, no re-validation): append is on the hot path.
+        return DecisionLogEntry.model_construct(
             index=index,
             decision_id=decision_id,
             stage=stage,
             logged_at=logged_at,
-            payload=json.loads(payload_json),
+            payload=plain,
             prev_hash=prev_hash,
             hash=digest,
         )
