@@ -47,7 +47,7 @@ app.add_typer(audit_app, name="audit")
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (default: quorum.db in the user data dir, or $QUORUM_DB)"),
+    typer.Option("--db", help="Database URL or SQLite file path (default: quorum.db in the user data dir, or $QUORUM_DB)"),
 ]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config TOML (see `quorum init`)")

@@ -18,7 +18,7 @@ from state.decision_log import verify
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (default: quorum.db in the user data dir, or $QUORUM_DB)"),
+    typer.Option("--db", help="Database URL or SQLite file path (default: quorum.db in the user data dir, or $QUORUM_DB)"),
 ]
 AsOption = Annotated[
     str | None, typer.Option("--as", help="Approver identity (default: cli:<your user name>)")

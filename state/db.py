@@ -36,7 +36,7 @@ def default_db_url() -> str:
     """``$QUORUM_DB`` if set, else a SQLite file ``quorum.db`` in the user's data directory."""
     override = os.environ.get(DB_ENV, "").strip()
     if override:
-        return override
+        return as_url(override)
     path = Path(platformdirs.user_data_dir("quorum")) / "quorum.db"
     return f"sqlite:///{path}"
 
@@ -49,8 +49,19 @@ def mask_url(url: str | URL) -> str:
         return _PASSWORD_IN_URL.sub(r"\1***@", str(url))
 
 
+def as_url(value: str) -> str:
+    """A database URL; a plain file path (no ``scheme://``) means a SQLite file there."""
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
 def make_engine(url: str) -> Engine:
-    """An engine on ``url`` with every table created; SQLite files get WAL and a busy timeout."""
+    """An engine on ``url`` (or a SQLite file path) with every table created.
+
+    SQLite files get WAL and a busy timeout.
+    """
+    url = as_url(url)
     shown = mask_url(url)
     try:
         parsed = make_url(url)
