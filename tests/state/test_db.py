@@ -41,8 +41,16 @@ def test_sqlite_engine_creates_the_directory_tables_and_pragmas(tmp_path):
 
 
 def test_unparsable_url_is_named():
-    with pytest.raises(ConfigError, match="database URL 'not a url' is not a valid"):
-        make_engine("not a url")
+    with pytest.raises(ConfigError, match="database URL 'postgresql://u@h:abc/db' is not a valid"):
+        make_engine("postgresql://u@h:abc/db")
+
+
+def test_a_plain_path_is_a_sqlite_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    engine = make_engine("sub/quorum.db")
+    assert engine.url.get_backend_name() == "sqlite"
+    assert (tmp_path / "sub" / "quorum.db").is_file()
+    engine.dispose()
 
 
 def test_unknown_driver_is_named_without_the_password():
