@@ -2,8 +2,9 @@
 
 The order's decision id is its idempotency key. The intent is persisted (and committed) before
 the order is sent to the backend; a second order for the same decision is refused, never sent.
-Paper mode fills at the next bar's open with a fee and the slippage model. The executor is
-never retried automatically by the runtime.
+Paper mode fills at the next bar's open with a fee and the slippage model, sized against the
+volume of the bar the order was placed on (the fill bar's volume is not known at its open).
+The executor is never retried automatically by the runtime.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class PaperExecutor:
         self.config = config
         self.store = OrderStore(make_engine(db_url)) if db_url else None
         self.pending: list[Order] = []
+        self.last_bars: dict[str, Bar] = {}  # the bars orders were placed on
         self.seen_decisions: set[str] = set()
         self.filled = 0
 
@@ -59,14 +61,23 @@ class PaperExecutor:
             bar = bars.get(order.asset)
             if bar is None:
                 self._fail(order, f"no bar for {order.asset} at tick {tick}")
-                continue
-            fills.append(self._fill(order, bar, tick))
+            placed_on = self.last_bars.get(order.asset, bar)
+            fills.append(self._fill(order, bar, tick, known_volume=placed_on.volume))
+        self.last_bars = dict(bars)
         return fills
 
-    def _fill(self, order: Order, bar: Bar, tick: int) -> Fill:
+    def cancel_pending(self, *, reason: str) -> list[Order]:
+        """Cancel every order not yet filled (the run is ending); returns them."""
+        cancelled, self.pending = self.pending, []
+        for order in cancelled:
+            if self.store is not None:
+                self.store.mark_failed(order.order_id, f"cancelled: {reason}")
+        return cancelled
+
+    def _fill(self, order: Order, bar: Bar, tick: int, *, known_volume: float) -> Fill:
         fee_rate = self.config.fee_rate
         slip_bps = self.config.slippage.bps(
-            notional_usd=order.notional_usd, price=bar.open, bar_volume=bar.volume
+            notional_usd=order.notional_usd, price=bar.open, bar_volume=known_volume
         )
         if order.side is Side.BUY:
             price = bar.open * (1 + slip_bps / 1e4)

@@ -35,7 +35,7 @@ class ReviewerConfig(BaseModel):
         default=0.2, ge=0, le=1, description="Veto proposals whose strategy is less sure"
     )
     max_slippage_bps: float = Field(
-        default=100, ge=0, description="Veto when expected slippage is higher"
+        default=100, ge=0, description="Veto entries expected to slip more (exits are flagged)"
     )
     escalate_var_share: float = Field(
         default=0.02, gt=0, description="Escalate when one-bar 95% VaR after the trade exceeds "
@@ -70,11 +70,12 @@ class OfflineReviewer:
             vetoes.append(f"confidence {proposal.confidence:.2f} < {config.min_confidence:.2f}")
             flags.append("low_confidence")
         if assessment.expected_slippage_bps > config.max_slippage_bps:
-            vetoes.append(
-                f"expected slippage {assessment.expected_slippage_bps:.0f} bps "
-                f"> {config.max_slippage_bps:.0f} bps"
-            )
             flags.append("slippage")
+            if not proposal.reduces_risk:  # vetoing an exit would trap the risk it sheds
+                vetoes.append(
+                    f"expected slippage {assessment.expected_slippage_bps:.0f} bps "
+                    f"> {config.max_slippage_bps:.0f} bps"
+                )
         equity = portfolio.equity_usd
         if equity > 0 and assessment.var_95_usd > config.escalate_var_share * equity:
             escalations.append(

@@ -36,6 +36,9 @@ class StrategiesConfig(BaseModel):
     @model_validator(mode="after")
     def _known(self) -> StrategiesConfig:
         known = registry()
+        repeated = sorted({name for name in self.enabled if self.enabled.count(name) > 1})
+        if repeated:
+            raise ValueError(f"strategies enabled twice: {', '.join(repeated)}")
         for name in (*self.enabled, *(self.model_extra or {})):
             if name not in known:
                 raise ValueError(f"unknown strategy {name!r}; known: {', '.join(sorted(known))}")

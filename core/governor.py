@@ -208,7 +208,7 @@ class Governor:
             return
         order = self._order(proposal, verdict, snapshot)
         if tier is Tier.AUTO:
-            self._submit(order)
+            self._submit(order, portfolio)
             return
         request = self.gate.request(
             order,
@@ -232,42 +232,55 @@ class Governor:
                        Stage.APPROVAL_EXPIRED: "expired"}[stage]
             self._record(request.decision_id, stage,
                          _request_summary(request, self.gate.simulated), outcome=outcome)
-            if request.status is not ApprovalStatus.APPROVED:
-                continue
-            problem = self._no_longer_executable(order, portfolio)
-            if problem:
-                self._record(order.decision_id, Stage.ORDER_FAILED,
-                             {"order": order, "error": problem}, outcome="failed")
-                log.warning("executor.order_refused", decision_id=order.decision_id, error=problem)
-                continue
-            self._submit(order)  # exactly the order that was approved (payload-bound)
+            if request.status is ApprovalStatus.APPROVED:
+                self._submit(order, portfolio)  # exactly the order approved (payload-bound)
 
-    def cancel_waiting(self, *, reason: str) -> None:
-        """At the end of a run: requests nobody decided can no longer execute; reject them."""
+    def end_run(self) -> None:
+        """Close what the run leaves open: undecided requests are rejected, unfilled orders
+        cancelled (there is no next bar to fill them at). Both logged."""
+        reason = "the run ended before anyone decided"
         for request in self.gate.cancel(list(self.state.awaiting), reason=reason):
             self.state.awaiting.pop(request.request_id, None)
             self._record(request.decision_id, APPROVAL_STAGE[request.status],
                          _request_summary(request, self.gate.simulated),
                          outcome=request.status.value)
+        for order in self.rt.call("executor", "cancel_pending",
+                                  reason="the run ended before the next bar opened"):
+            self.state.in_flight.pop(order.decision_id, None)
+            self._record(order.decision_id, Stage.ORDER_CANCELLED,
+                         {"order": order, "reason": "the run ended before the next bar opened"},
+                         outcome="cancelled")
         self.log.flush()
 
-    def _no_longer_executable(self, order: Order, portfolio: PortfolioState) -> str | None:
-        """Approval can come long after the proposal: refuse what the portfolio cannot do now."""
+    def _refusal(self, order: Order, portfolio: PortfolioState) -> str | None:
+        """Why the portfolio cannot take this order now, or None.
+
+        Checked for every order just before it is submitted: an approval can come long after
+        its proposal, and two proposals of one tick may together ask for more than there is.
+        """
+        if self.kill_switch_engaged and order.side is Side.BUY:
+            return "kill switch engaged: only exits are executed"
         in_flight = [o for o in self.state.in_flight.values() if o.asset == order.asset]
         if order.side is Side.SELL:
             held = portfolio.quantity(order.asset)
             held -= sum(o.quantity or 0.0 for o in in_flight if o.side is Side.SELL)
             wanted = order.quantity or order.notional_usd / portfolio.prices.get(order.asset, 1.0)
             if wanted > held * (1 + 1e-9):
-                return f"approved sell of {wanted:.8g} {order.asset} but only {held:.8g} is held now"
+                return f"sell of {wanted:.8g} {order.asset} but only {held:.8g} is held and free"
             return None
         reserved = sum(o.notional_usd for o in self.state.in_flight.values() if o.side is Side.BUY)
         spendable = portfolio.cash_usd - reserved
         if order.notional_usd > spendable * (1 + 1e-9):
-            return f"approved buy of {order.notional_usd:,.2f} but only {spendable:,.2f} cash is free"
+            return f"buy of {order.notional_usd:,.2f} but only {spendable:,.2f} cash is free"
         return None
 
-    def _submit(self, order: Order) -> None:
+    def _submit(self, order: Order, portfolio: PortfolioState) -> None:
+        problem = self._refusal(order, portfolio)
+        if problem:
+            self._record(order.decision_id, Stage.ORDER_FAILED,
+                         {"order": order, "error": problem}, outcome="failed")
+            log.warning("executor.order_refused", decision_id=order.decision_id, error=problem)
+            return
         accepted = self.rt.call("executor", "submit", order)
         if not accepted:
             self._record(order.decision_id, Stage.ORDER_FAILED,

@@ -254,7 +254,7 @@ class Order(Model):
     created_at: datetime
     asset: Symbol
     side: Side
-    notional_usd: Usd
+    notional_usd: float = Field(gt=0, allow_inf_nan=False)
     quantity: float | None = Field(default=None, gt=0)
     mode: Literal["paper", "devnet", "fork", "live"] = "paper"
 
@@ -346,6 +346,7 @@ class Stage(StrEnum):
     ORDER_SUBMITTED = "OrderSubmitted"
     ORDER_FILLED = "OrderFilled"
     ORDER_FAILED = "OrderFailed"
+    ORDER_CANCELLED = "OrderCancelled"
     PORTFOLIO_UPDATED = "PortfolioUpdated"
 
 

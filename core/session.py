@@ -113,7 +113,7 @@ class Session:
     def finish(self) -> RunSummary:
         """Log RunFinished, flush, stop the runtime; returns the summary."""
         try:
-            self.governor.cancel_waiting(reason="the run ended before anyone decided")
+            self.governor.end_run()
             summary = self.summary()
             closed = self.runtime.call("treasury", "closed_trades")
             summary.closed_trades = len(closed)

@@ -69,6 +69,10 @@ class PolicyEngine:
                 denied = True
             elif result.effect == "resize" and result.notional_usd is not None:
                 notional = min(notional, result.notional_usd)
+        if notional <= 0:
+            denied = True
+            fired.append(RuleFiring(rule="sizing", effect="deny",
+                                    reason="nothing left to trade after sizing"))
         tier = self.tiers.tier_for(notional)
         fired.append(RuleFiring(rule="tiers", effect="tier", reason=self._tier_reason(tier, notional)))
         if denied:

@@ -189,3 +189,28 @@ def test_config_rejects_unknown_keys_and_absurd_fees():
         ExecutionConfig.model_validate({"fee_rat": 0.001})
     with pytest.raises(ValueError, match="fee_rate"):
         ExecutionConfig(fee_rate=0.5)
+
+
+def test_slippage_is_modelled_on_the_volume_known_when_the_order_was_placed():
+    """Regression (look-ahead): fills used the fill bar's whole volume, unknown at its open."""
+    executor = _executor()
+    placed_on = {"BTC": _bar(0, open_=100.0, close=101.0, volume=10.0)}
+    fill_bar = {"BTC": _bar(1, open_=105.0, close=99.0, volume=1_000_000.0)}
+    executor.settle(tick=0, bars=placed_on)
+    executor.submit(_order(notional=1_000.0))
+    (fill,) = executor.settle(tick=1, bars=fill_bar)
+    assert fill.slippage_bps == pytest.approx(_slip(1_000.0, 105.0, volume=10.0))
+    assert fill.slippage_bps != pytest.approx(_slip(1_000.0, 105.0, volume=1_000_000.0))
+
+
+def test_orders_left_at_the_end_are_cancelled_and_recorded(db_url):
+    from state.db import make_engine
+    from state.orders import OrderStore
+
+    executor = _executor(db_url)
+    executor.submit(_order("run-000000-7"))
+    (cancelled,) = executor.cancel_pending(reason="the run ended")
+    assert cancelled.decision_id == "run-000000-7"
+    assert executor.settle(tick=1, bars=BARS[1]) == []
+    order, status, fill = OrderStore(make_engine(db_url)).by_decision("run-000000-7")
+    assert status == "failed" and fill is None

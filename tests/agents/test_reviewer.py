@@ -117,6 +117,13 @@ def test_high_expected_slippage_is_vetoed():
     assert verdict.reasons == ("expected slippage 150 bps > 100 bps",)
 
 
+def test_high_expected_slippage_on_an_exit_is_flagged_not_vetoed():
+    """Regression: vetoing exits on slippage kept positions open (26 of 74 in the ETH_BTC run)."""
+    verdict = _review(slippage_bps=150.0, sell=True)
+    assert verdict.outcome is ReviewOutcome.APPROVE
+    assert verdict.risk_flags == ("slippage",)
+
+
 def test_slippage_at_the_limit_is_approved():
     assert _review(slippage_bps=100.0).outcome is ReviewOutcome.APPROVE
 

@@ -307,3 +307,9 @@ def test_decision_ids_are_unique_and_include_the_tick(throwaway):
         ids.extend(p.decision_id for p in proposals)
     assert len(ids) == len(set(ids)) == 12
     assert agent.health()["proposed"] == 12
+
+
+def test_strategies_config_rejects_a_strategy_enabled_twice():
+    """Regression: a plugin enabled twice proposed every exit twice and oversold."""
+    with pytest.raises(ValidationError, match="strategies enabled twice: sma_cross"):
+        StrategiesConfig(enabled=("sma_cross", "sma_cross"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -364,3 +366,15 @@ def test_allowed_verdicts_never_break_a_limit(
         portfolio = context.portfolio
         exposure = portfolio.position_value(asset) + reserved.get(asset, 0.0) + verdict.notional_usd
         assert exposure <= 0.5 * portfolio.equity_usd + 1e-6
+
+
+def test_a_proposal_sized_to_nothing_is_denied_even_without_a_min_notional_rule(tmp_path):
+    """Regression: risk sized a buy to 0 (cash all reserved), the policy let it through as auto,
+    and the zero-quantity fill crashed the next tick."""
+    context = _context(notional=1_000)
+    sized_to_zero = dataclasses.replace(
+        context, assessment=context.assessment.model_copy(update={"sized_notional_usd": 0.0})
+    )
+    verdict = PolicyEngine.load(_write(tmp_path, TIERS_ONLY)).evaluate(sized_to_zero)
+    assert not verdict.allowed and verdict.tier is Tier.DENY
+    assert ("sizing", "deny") in _rules_fired(verdict)
