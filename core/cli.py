@@ -56,6 +56,8 @@ STARTER_CONFIG = Path(__file__).with_name("starter.toml")
 USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "DAI", "TUSD", "FDUSD"})
 NON_USD_DEFAULT_CASH = 100.0
 """Default backtest cash for data quoted in BTC, ETH, ...: 100 units of the quote currency."""
+ABORTED_EXIT_CODE = 130
+"""Exit code after a second Ctrl-C aborts (128 + SIGINT), as shells report it."""
 
 
 def _load_data(settings: Settings, *, bars: int | None) -> MarketData:
@@ -120,6 +122,8 @@ def backtest(
     """Backtest a strategy through the full pipeline (policy, reviewer, log) on the local runtime."""
     if human not in ("approve", "reject"):
         _fail(f"--human {human}: expected approve or reject")
+    if json_out is not None:
+        _check_writable_file("--json", json_out)
     settings = _settings(config, seed=seed)
     updates = {"strategies": _strategy_config(strategy, param or [])}
     if fee is not None:
@@ -154,7 +158,10 @@ def init(
     """Write a commented starter config."""
     if path.exists() and not force:
         _fail(f"{path} exists; pass --force to overwrite it")
-    path.write_text(STARTER_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    try:
+        path.write_text(STARTER_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror or exc}")
     typer.echo(f"wrote {path}; run it with: quorum run --config {path} --headless --ticks 200")
 
 
@@ -163,22 +170,30 @@ def _run_session(settings: Settings, *, data: MarketData, db_url: str,
                  address: str | None, json_out: Path | None) -> None:
     from core.session import Session
 
-    stop = _install_stop_handler()
-    session = Session(settings, data=data, db_url=db_url, runtime=runtime, gate=gate,
-                      address=address)
-    every = max(1, ticks // 10)
-
-    def on_tick(tick: int, portfolio) -> None:
-        if (tick + 1) % every == 0 or tick + 1 == ticks:
-            typer.echo(progress_line(tick + 1, ticks, portfolio, session.governor.state), err=True)
-
+    stop, previous_handler = _install_stop_handler()
     try:
-        session.governor.run(range(ticks), interval_s=interval, should_stop=stop, on_tick=on_tick)
+        session = Session(settings, data=data, db_url=db_url, runtime=runtime, gate=gate,
+                          address=address)
+        every = max(1, ticks // 10)
+
+        def on_tick(tick: int, portfolio) -> None:
+            if (tick + 1) % every == 0 or tick + 1 == ticks:
+                typer.echo(progress_line(tick + 1, ticks, portfolio, session.governor.state),
+                           err=True)
+
+        try:
+            session.governor.run(range(ticks), interval_s=interval, should_stop=stop,
+                                 on_tick=on_tick)
+        finally:
+            summary = session.finish()
+        print_summary(summary, stopped_early=summary.ticks < ticks)
+        if json_out is not None:
+            _write_json(json_out, summary)
+    except KeyboardInterrupt:
+        # Typer would turn it into a silent exit 130; say what happened.
+        _abort()
     finally:
-        summary = session.finish()
-    print_summary(summary, stopped_early=summary.ticks < ticks)
-    if json_out is not None:
-        _write_json(json_out, summary)
+        signal.signal(signal.SIGINT, previous_handler)
 
 
 def _write_json(path: Path, summary) -> None:
@@ -191,8 +206,21 @@ def _write_json(path: Path, summary) -> None:
         "sharpe": summary.sharpe,
         "elapsed_s": summary.elapsed_s,
     }
-    path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    try:
+        path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"--json {path}: cannot write it: {exc.strerror or exc} "
+              "(the run itself is in the decision log)")
     typer.echo(f"wrote {path}", err=True)
+
+
+def _check_writable_file(option: str, path: Path) -> None:
+    """Before a run starts: the file's folder exists and the path is not a folder."""
+    folder = path.parent
+    if not folder.is_dir():
+        _fail(f"{option} {path}: folder {folder} does not exist")
+    if path.is_dir():
+        _fail(f"{option} {path}: is a folder, expected a file name")
 
 
 def _strategy_config(name: str, params: list[str]) -> dict:
@@ -229,7 +257,10 @@ def _settings(config: Path | None, *, seed: int | None) -> Settings:
 
 
 def _install_stop_handler():
-    """First Ctrl-C: finish the tick in progress, then stop. Second: abort."""
+    """First Ctrl-C: finish the tick in progress, then stop. Second: abort.
+
+    Returns the stop flag's reader and the handler it replaced, to put back after the run.
+    """
     requested = {"stop": False}
 
     def handler(signum, frame):
@@ -238,8 +269,8 @@ def _install_stop_handler():
         requested["stop"] = True
         typer.echo("stopping after this tick (Ctrl-C again to abort)", err=True)
 
-    signal.signal(signal.SIGINT, handler)
-    return lambda: requested["stop"]
+    previous = signal.signal(signal.SIGINT, handler)
+    return (lambda: requested["stop"]), previous
 
 
 def _fail(message: str) -> None:
@@ -247,13 +278,21 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _abort() -> None:
+    typer.echo("aborted", err=True)
+    raise typer.Exit(ABORTED_EXIT_CODE)
+
+
 def main() -> None:
-    configure(level="warning")
     try:
+        configure(level="warning")
         app()
     except QuorumError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("aborted", err=True)
+        sys.exit(ABORTED_EXIT_CODE)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """`quorum approvals ...` and `quorum audit ...`: the commands that read and decide on state.
 
 The approvals commands are the first channel onto the one persisted approval queue; the TUI and
-Telegram will use the same queue API.
+Telegram will use the same queue API. These commands open an existing database only: they must
+never create one (a mistyped --db is an error, not a new empty log that verifies).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import typer
 
 from core.models import ApprovalRequest, ApprovalStatus
 from state.approvals import ApprovalQueue
-from state.db import default_db_url, make_engine, mask_url
+from state.db import default_db_url, mask_url, open_existing
 from state.decision_log import verify
 
 DbOption = Annotated[
@@ -29,7 +30,7 @@ audit_app = typer.Typer(help="Check the hash-chained decision log.", no_args_is_
 
 
 def _queue(db: str | None) -> ApprovalQueue:
-    return ApprovalQueue(make_engine(db or default_db_url()))
+    return ApprovalQueue(open_existing(db or default_db_url()))
 
 
 def _line(r: ApprovalRequest) -> str:
@@ -96,7 +97,7 @@ def audit_verify(
 ) -> None:
     """Walk the whole decision log; exit 0 with `OK <n> entries head=<hash>`, or 1 naming the first bad entry."""
     url = db or default_db_url()
-    result = verify(make_engine(url), expected_head_hash=head)
+    result = verify(open_existing(url), expected_head_hash=head)
     if result.ok:
         typer.echo(f"OK {result.count} entries head={result.head_hash}")
         return

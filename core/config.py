@@ -7,11 +7,13 @@ component; this module only composes them. No secret is ever read from the TOML 
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from agents.executor import ExecutionConfig
 from agents.reviewer import ReviewerConfig
@@ -19,6 +21,9 @@ from agents.risk import RiskConfig
 from agents.sentiment import SentimentConfig
 from agents.strategy import StrategiesConfig
 from core.validation import read_toml, validate
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{1,16}$")
+"""An asset symbol as the feeds know it: upper-case letters and digits, like BTC."""
 
 
 class _Section(BaseModel):
@@ -44,8 +49,38 @@ class DataConfig(_Section):
     bars: int = Field(default=2000, ge=2, description="Synthetic bars to generate")
     bar_seconds: int = Field(default=3600, gt=0, description="Synthetic bar length in seconds")
     start: datetime = Field(
-        default=datetime(2024, 1, 1, tzinfo=UTC), description="Open time of the first bar"
+        default=datetime(2024, 1, 1, tzinfo=UTC),
+        description="Open time of the first bar, with a timezone (2024-01-01T00:00:00Z)",
     )
+
+    @field_validator("assets")
+    @classmethod
+    def _unique_upper_case_symbols(cls, assets: tuple[str, ...]) -> tuple[str, ...]:
+        # PydanticCustomError, not ValueError: the message reaches the person without a prefix.
+        if not assets:
+            raise PydanticCustomError("assets", "must name at least one symbol, like [\"BTC\"]")
+        for symbol in assets:
+            if not _SYMBOL.match(symbol):
+                raise PydanticCustomError(
+                    "assets", "{symbol} is not an upper-case symbol like 'BTC'",
+                    {"symbol": repr(symbol)},
+                )
+        repeated = sorted({s for s in assets if assets.count(s) > 1})
+        if repeated:
+            raise PydanticCustomError(
+                "assets", "must be unique; repeated: {repeated}", {"repeated": ", ".join(repeated)}
+            )
+        return assets
+
+    @field_validator("start")
+    @classmethod
+    def _start_has_a_timezone(cls, start: datetime) -> datetime:
+        if start.utcoffset() is None:
+            raise PydanticCustomError(
+                "start", "{start} needs a timezone, e.g. {example}",
+                {"start": start.isoformat(), "example": start.isoformat() + "Z"},
+            )
+        return start
 
 
 class Settings(_Section):

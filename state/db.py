@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlmodel import SQLModel
 
-import state.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from core.errors import ConfigError
+from state.tables import LogEntryRow  # also registers every table on SQLModel.metadata
 
 DB_ENV = "QUORUM_DB"
 """Environment variable that overrides the default database URL."""
@@ -59,40 +59,93 @@ def as_url(value: str) -> str:
 def make_engine(url: str) -> Engine:
     """An engine on ``url`` (or a SQLite file path) with every table created.
 
-    SQLite files get WAL and a busy timeout.
+    SQLite files get WAL and a busy timeout; a missing file and its folder are created.
     """
+    parsed, shown = _parse(url)
+    _create_parent_dir(parsed, shown)
+    engine = _engine(parsed, shown)
+    _use_sqlite_pragmas(engine)
+    _create_tables(engine, shown)
+    return engine
+
+
+def open_existing(url: str) -> Engine:
+    """An engine on a Quorum database that already exists; never creates a file or a folder.
+
+    For commands that only read or decide on state: a mistyped path is an error naming it,
+    not a new empty database.
+    """
+    parsed, shown = _parse(url)
+    sqlite_file = _sqlite_file(parsed)
+    where = str(sqlite_file) if sqlite_file is not None else shown
+    if sqlite_file is not None and not sqlite_file.is_file():
+        raise ConfigError(f"no Quorum database at {where}")
+    engine = _engine(parsed, shown)
+    try:  # looked at before the pragmas, which would turn someone else's file to WAL
+        has_log = inspect(engine).has_table(LogEntryRow.__tablename__)
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"database {shown!r} cannot be opened ({_reason(exc)})") from None
+    finally:
+        engine.dispose()
+    if not has_log:
+        raise ConfigError(f"no Quorum database at {where} (it has no decision_log table)")
+    _use_sqlite_pragmas(engine)
+    _create_tables(engine, shown)  # only tables added since the database was made
+    return engine
+
+
+def _parse(url: str) -> tuple[URL, str]:
     url = as_url(url)
     shown = mask_url(url)
     try:
-        parsed = make_url(url)
+        return make_url(url), shown
     except (ArgumentError, ValueError, TypeError):
         raise ConfigError(f"database URL {shown!r} is not a valid SQLAlchemy URL") from None
-    is_sqlite = parsed.get_backend_name() == "sqlite"
-    if is_sqlite:
-        _create_parent_dir(parsed, shown)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL; None for other backends, memory and ``file:`` URIs."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _engine(parsed: URL, shown: str) -> Engine:
     try:
-        engine = create_engine(parsed)
+        return create_engine(parsed)
     except (NoSuchModuleError, ImportError, ArgumentError):
         raise ConfigError(
             f"database URL {shown!r}: driver {parsed.drivername!r} is not installed or unknown"
         ) from None
-    if is_sqlite:
+
+
+def _use_sqlite_pragmas(engine: Engine) -> None:
+    """Every new connection of a SQLite engine gets WAL, a busy timeout and foreign keys."""
+    if engine.url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _set_sqlite_pragmas)
+
+
+def _create_tables(engine: Engine, shown: str) -> None:
     try:
         SQLModel.metadata.create_all(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
-        reason = type(getattr(exc, "orig", None) or exc).__name__
-        raise ConfigError(f"database {shown!r} cannot be opened ({reason})") from None
-    return engine
+        raise ConfigError(f"database {shown!r} cannot be opened ({_reason(exc)})") from None
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    return type(getattr(exc, "orig", None) or exc).__name__
 
 
 def _create_parent_dir(url: URL, shown: str) -> None:
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
+    path = _sqlite_file(url)
+    if path is None:
         return
     try:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"database {shown!r}: cannot create its directory: {exc}") from None
 

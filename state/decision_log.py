@@ -1,15 +1,19 @@
 """The decision log: append-only, hash-chained, verifiable.
 
 Entry i stores the hash of entry i-1 and the SHA-256 of its own canonical bytes, so an edited,
-deleted, inserted or reordered entry breaks the chain at a place ``verify`` can name. The
-governor is the only writer (one ``DecisionLog`` per process). This module never updates or
-deletes a row, and never swallows an error while writing.
+deleted, inserted or reordered entry breaks the chain at a place ``verify`` can name. Several
+writers may share one database (a run and a backtest on the same file): an entry's place in the
+chain is only settled when ``flush`` writes it, re-chaining on top of whatever another writer
+wrote first. This module never updates or deletes a row, and never swallows an error while
+writing.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +33,9 @@ _TABLE = LogEntryRow.__table__
 _COLUMNS = _TABLE.c
 _FIELDS = ("index", "decision_id", "stage", "logged_at", "payload_json", "prev_hash", "hash")
 _dumps_str = json.JSONEncoder(ensure_ascii=False).encode
+_FLUSH_ATTEMPTS = 50
+"""How many times a flush re-chains on top of other writers' entries before giving up."""
+_HEAD = select(_COLUMNS.index, _COLUMNS.hash).order_by(_COLUMNS.index.desc()).limit(1)
 
 
 def entry_hash(
@@ -69,20 +76,22 @@ def _chain_hash(
 
 
 class DecisionLog:
-    """Appends entries to the chain, buffering them until ``flush`` writes them in one go."""
+    """Appends entries to the chain, buffering them until ``flush`` writes them in one go.
+
+    Index and hashes are given at ``append`` from this writer's view of the head; if another
+    writer has taken those indices by the time of ``flush``, the buffered entries are re-chained
+    on top of the database's head (same logged_at and payload) and written there.
+    """
 
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
         self._engine = engine
         self._clock = clock
         self._lock = threading.Lock()
         self._buffer: list[tuple[Any, ...]] = []
+        self._buffer_logged_at_iso: list[str] = []  # what _chain_hash needs to re-chain a row
         self._insert_sql, self._to_params = _bulk_insert(engine)
         self._bind_logged_at = _COLUMNS.logged_at.type.bind_processor(engine.dialect)
-        stmt = select(_COLUMNS.index, _COLUMNS.hash).order_by(_COLUMNS.index.desc()).limit(1)
-        with engine.connect() as conn:
-            last = conn.execute(stmt).first()
-        self._next_index = 0 if last is None else last.index + 1
-        self._head_hash = GENESIS_HASH if last is None else last.hash
+        self._next_index, self._head_hash = self._database_head()
 
     def append(
         self, decision_id: str, stage: str, payload: dict[str, Any] | BaseModel
@@ -94,16 +103,16 @@ class DecisionLog:
         payload_json = canonical_bytes(plain).decode("utf-8")
         stage = str(stage)
         logged_at = as_utc(self._clock())
+        logged_at_iso = logged_at.isoformat()
         with self._lock:
             index, prev_hash = self._next_index, self._head_hash
-            digest = _chain_hash(
-                index, decision_id, stage, logged_at.isoformat(), payload_json, prev_hash
-            )
+            digest = _chain_hash(index, decision_id, stage, logged_at_iso, payload_json, prev_hash)
             # Rows are kept in the driver's own form, so flush is one plain executemany.
             stored_at = self._bind_logged_at(logged_at) if self._bind_logged_at else logged_at
             self._buffer.append(
                 (index, decision_id, stage, stored_at, payload_json, prev_hash, digest)
             )
+            self._buffer_logged_at_iso.append(logged_at_iso)
             self._next_index, self._head_hash = index + 1, digest
         # Built from values made here (no re-parse, no re-validation): append is on the hot path.
         return DecisionLogEntry.model_construct(
@@ -117,20 +126,61 @@ class DecisionLog:
         )
 
     def flush(self) -> None:
-        """Write every buffered entry in one transaction; on failure they stay buffered."""
+        """Write every buffered entry in one transaction; on failure they stay buffered.
+
+        When another writer has taken the buffered indices, the entries are re-chained on top
+        of the database's head and written again, up to a bounded number of attempts.
+        """
         with self._lock:
             if not self._buffer:
                 return
-            try:
-                with self._engine.begin() as conn:
-                    conn.exec_driver_sql(self._insert_sql, self._to_params(self._buffer))
-            except IntegrityError as exc:
-                first = self._buffer[0][0]
-                raise AuditError(
-                    f"decision log: entry {first} already exists in the database; "
-                    "is another process writing to the log?"
-                ) from exc
-            self._buffer = []
+            for attempt in range(1, _FLUSH_ATTEMPTS + 1):
+                try:
+                    with self._engine.begin() as conn:
+                        conn.exec_driver_sql(self._insert_sql, self._to_params(self._buffer))
+                except IntegrityError as exc:
+                    first = self._buffer[0][0]
+                    if not self._rechain_on_database_head():
+                        raise AuditError(
+                            f"decision log: entry {first} could not be written, and no other "
+                            f"writer took its place: {exc.orig}"
+                        ) from exc
+                    if attempt < _FLUSH_ATTEMPTS:
+                        time.sleep(random.uniform(0, 0.002 * attempt))  # let the other writer by
+                    continue
+                self._buffer, self._buffer_logged_at_iso = [], []
+                return
+            raise AuditError(
+                f"decision log: {len(self._buffer)} entries not written after {_FLUSH_ATTEMPTS} "
+                "attempts: other writers kept taking the next index of the chain"
+            )
+
+    def _rechain_on_database_head(self) -> bool:
+        """Give the buffered entries new places after the database's head; False if unmoved."""
+        next_index, prev_hash = self._database_head()
+        first = self._buffer[0]
+        if next_index == first[0] and prev_hash == first[5]:
+            return False
+        rechained = []
+        for (_, decision_id, stage, stored_at, payload_json, _, _), logged_at_iso in zip(
+            self._buffer, self._buffer_logged_at_iso
+        ):
+            digest = _chain_hash(
+                next_index, decision_id, stage, logged_at_iso, payload_json, prev_hash
+            )
+            rechained.append(
+                (next_index, decision_id, stage, stored_at, payload_json, prev_hash, digest)
+            )
+            next_index, prev_hash = next_index + 1, digest
+        self._buffer = rechained
+        self._next_index, self._head_hash = next_index, prev_hash
+        return True
+
+    def _database_head(self) -> tuple[int, str]:
+        """(index after the last stored entry, its hash), from the database as committed now."""
+        with self._engine.connect() as conn:
+            last = conn.execute(_HEAD).first()
+        return (0, GENESIS_HASH) if last is None else (last.index + 1, last.hash)
 
     def head(self) -> tuple[int, str]:
         """(number of entries, hash of the last one), buffered entries included."""

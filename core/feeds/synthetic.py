@@ -1,8 +1,11 @@
 """Seeded synthetic market data: regime-switching, fat-tailed, correlated OHLCV candles.
 
 Tests, examples and benchmarks use it when no real files are given. Every random number comes
-from one ``np.random.default_rng(seed)``: the same arguments give bit-identical arrays. It must
-never touch global random state, the clock or the network.
+from ``np.random.SeedSequence(seed)``: the same arguments give bit-identical arrays. Each random
+component (the regime walk; each asset's shocks, wicks and volume noise) has its own child
+stream drawing one value per bar in bar order, and nothing is normalised over the whole series,
+so a shorter series is exactly the first bars of a longer one with the same seed. It must never
+touch global random state, the clock or the network.
 
 The model: a Markov chain over market regimes (bull, bear, calm, crisis) sets each bar's drift
 and volatility; Student-t shocks, correlated across assets by a Cholesky factor, move the log
@@ -67,27 +70,29 @@ def generate(
     first_prices = _start_prices(symbols, start_prices)
     timestamps = _timestamps(start, bars, bar_seconds)
 
-    rng = np.random.default_rng(seed)
+    regime_stream, asset_streams = _streams(seed, len(symbols))
     days_per_bar = bar_seconds / 86_400
     transition = _transition_matrix(days_per_bar)
     stationary = _stationary(transition)
     vol_multiplier = _VOL_MULTIPLIER / math.sqrt(float(stationary @ _VOL_MULTIPLIER**2))
-    regime = _walk(np.cumsum(transition, axis=1), np.cumsum(stationary), rng.random(bars))
+    regime = _walk(np.cumsum(transition, axis=1), np.cumsum(stationary), regime_stream.random(bars))
 
     daily_vol = np.array([_DAILY_VOL.get(s, _DEFAULT_DAILY_VOL) for s in symbols])
     bar_vol = daily_vol[:, None] * vol_multiplier[regime][None, :] * math.sqrt(days_per_bar)
     drift = _DRIFT_PER_DAY[regime][None, :] * (daily_vol[:, None] / _DAILY_VOL["BTC"])
-    shocks = _correlated_t_shocks(rng, symbols, bars)
+    shocks = _correlated_t_shocks(asset_streams, symbols, bars)
     log_returns = drift * days_per_bar - 0.5 * bar_vol**2 + bar_vol * shocks
 
     close = first_prices[:, None] * np.exp(np.cumsum(log_returns, axis=1))
     open_ = np.empty_like(close)
     open_[:, 0] = first_prices
     open_[:, 1:] = close[:, :-1]
-    wicks = np.abs(rng.standard_normal((2, len(symbols), bars))) * (_WICK_SCALE * bar_vol)
-    high = np.maximum(open_, close) * np.exp(wicks[0])
-    low = np.minimum(open_, close) * np.exp(-wicks[1])
-    volume = _volume(rng, symbols, first_prices, days_per_bar, shocks, vol_multiplier[regime])
+    upper = np.stack([streams["upper_wick"].standard_normal(bars) for streams in asset_streams])
+    lower = np.stack([streams["lower_wick"].standard_normal(bars) for streams in asset_streams])
+    high = np.maximum(open_, close) * np.exp(np.abs(upper) * (_WICK_SCALE * bar_vol))
+    low = np.minimum(open_, close) * np.exp(-np.abs(lower) * (_WICK_SCALE * bar_vol))
+    noise = np.stack([streams["volume"].lognormal(0.0, 0.25, bars) for streams in asset_streams])
+    volume = _volume(symbols, first_prices, days_per_bar, shocks, vol_multiplier[regime], noise)
 
     return MarketData(
         assets=symbols,
@@ -100,6 +105,26 @@ def generate(
         source=f"synthetic(seed={seed})",
         quote="USD",
     )
+
+
+_ASSET_COMPONENTS = ("shock", "upper_wick", "lower_wick", "volume")
+
+
+def _streams(
+    seed: int, n_assets: int
+) -> tuple[np.random.Generator, list[dict[str, np.random.Generator]]]:
+    """The regime walk's stream, and one stream per component of each asset, all from ``seed``.
+
+    Each stream yields one value per bar in bar order, so the first n values do not depend on
+    how many bars are drawn.
+    """
+    regime, *assets = np.random.SeedSequence(seed).spawn(1 + n_assets)
+    per_asset = [
+        {name: np.random.default_rng(child)
+         for name, child in zip(_ASSET_COMPONENTS, asset.spawn(len(_ASSET_COMPONENTS)))}
+        for asset in assets
+    ]
+    return np.random.default_rng(regime), per_asset
 
 
 def _checked_assets(assets: Sequence[str]) -> tuple[str, ...]:
@@ -184,7 +209,9 @@ def _walk(cumulative: np.ndarray, first_cdf: np.ndarray, uniforms: np.ndarray) -
     return regimes
 
 
-def _correlated_t_shocks(rng: np.random.Generator, symbols: tuple[str, ...], bars: int):
+def _correlated_t_shocks(
+    asset_streams: list[dict[str, np.random.Generator]], symbols: tuple[str, ...], bars: int
+) -> np.ndarray:
     n = len(symbols)
     correlation = np.full((n, n), _DEFAULT_CORRELATION)
     for i in range(n):
@@ -192,14 +219,21 @@ def _correlated_t_shocks(rng: np.random.Generator, symbols: tuple[str, ...], bar
             pair = frozenset((symbols[i], symbols[j]))
             correlation[i, j] = 1.0 if i == j else _PAIR_CORRELATION.get(pair, correlation[i, j])
     df = _T_DEGREES_OF_FREEDOM
-    unit_t = rng.standard_t(df, size=(n, bars)) * math.sqrt((df - 2.0) / df)
-    return np.linalg.cholesky(correlation) @ unit_t
+    raw_t = np.stack([streams["shock"].standard_t(df, bars) for streams in asset_streams])
+    unit_t = raw_t * math.sqrt((df - 2.0) / df)  # fixed scale: unit variance for any length
+    # Row by row rather than a matrix product: BLAS picks kernels by array length, and a
+    # different rounding would break "a shorter series is a prefix of a longer one".
+    factor = np.linalg.cholesky(correlation)
+    shocks = np.zeros_like(unit_t)
+    for i in range(n):
+        for j in range(i + 1):
+            shocks[i] += factor[i, j] * unit_t[j]
+    return shocks
 
 
-def _volume(rng, symbols, first_prices, days_per_bar, shocks, regime_vol) -> np.ndarray:
+def _volume(symbols, first_prices, days_per_bar, shocks, regime_vol, noise) -> np.ndarray:
     """Base-asset volume: a typical day's turnover, larger in big moves and turbulent regimes."""
     daily_usd = np.array([_DAILY_VOLUME_USD.get(s, _DEFAULT_DAILY_VOLUME_USD) for s in symbols])
     typical = daily_usd / first_prices * days_per_bar
     activity = (0.4 + 0.6 * np.abs(shocks)) * regime_vol[None, :]
-    noise = rng.lognormal(mean=0.0, sigma=0.25, size=shocks.shape)
     return typical[:, None] * activity * noise

@@ -124,7 +124,7 @@ def test_run_headless_prints_its_summary_and_the_log_verifies(db_url):
 @pytest.mark.slow
 def test_ctrl_c_stops_after_the_tick_in_progress_and_loses_nothing(db_url):
     proc = subprocess.Popen(
-        [*QUORUM, "run", "--headless", "--ticks", "2000", "--interval", "0.05", "--db", db_url],
+        [*QUORUM, "run", "--headless", "--ticks", "400", "--interval", "0.05", "--db", db_url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
@@ -145,6 +145,106 @@ def test_ctrl_c_stops_after_the_tick_in_progress_and_loses_nothing(db_url):
     verified = quorum("audit", "verify", "--db", db_url)
     assert verified.returncode == 0
     assert verified.stdout.strip().endswith(f"head={head_printed(stdout)}")
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    """The one line a refused command prints: exit 2, `error: ...`, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+# Regression: each of these ended in a Python traceback instead of one line naming the problem.
+@pytest.mark.parametrize(
+    ("section", "named"),
+    [
+        ("[data]\nassets = []\n", "data.assets: must name at least one symbol"),
+        ('[data]\nassets = ["BTC", "BTC"]\n', "data.assets: must be unique; repeated: BTC"),
+        ('[data]\nassets = ["btc"]\n', "data.assets: 'btc' is not an upper-case symbol"),
+        ("[data]\nstart = 2024-01-01T00:00:00\n",
+         "data.start: 2024-01-01T00:00:00 needs a timezone"),
+    ],
+)
+def test_a_bad_data_section_is_one_error_line_naming_file_and_key(tmp_path, db_url, section, named):
+    config = tmp_path / "quorum.toml"
+    config.write_text(section)
+    result = quorum("backtest", "--bars", "50", "--config", str(config), "--db", db_url)
+    assert error_line(result).startswith(f"error: {config}: {named}")
+
+
+def test_init_into_a_missing_folder_names_the_path(tmp_path):
+    path = tmp_path / "missing" / "q.toml"
+    line = error_line(quorum("init", str(path)))
+    assert line == f"error: cannot write {path}: No such file or directory"
+    assert not path.parent.exists()
+
+
+def test_backtest_refuses_a_json_path_in_a_missing_folder_before_running(tmp_path, db_url):
+    out = tmp_path / "missing" / "o.json"
+    line = error_line(quorum("backtest", "--bars", "50", "--json", str(out), "--db", db_url))
+    assert line == f"error: --json {out}: folder {out.parent} does not exist"
+    assert not Path(db_url.removeprefix("sqlite:///")).exists(), "the run must not have started"
+
+
+# Regression: `quorum audit verify --db sqlite:////tmp/typo.db` created the file and printed
+# `OK 0 entries`; commands that only read state now refuse a database that is not there.
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["audit", "verify"],
+        ["approvals", "list"],
+        ["approvals", "show", "a-123"],
+        ["approvals", "approve", "a-123", "--as", "alice"],
+        ["approvals", "reject", "a-123"],
+    ],
+)
+def test_state_commands_refuse_a_database_that_does_not_exist(tmp_path, command):
+    typo = tmp_path / "typo.db"
+    line = error_line(quorum(*command, "--db", f"sqlite:///{typo}"))
+    assert line == f"error: no Quorum database at {typo}"
+    in_missing_folder = tmp_path / "nowhere" / "quorum.db"
+    line = error_line(quorum(*command, "--db", str(in_missing_folder)))
+    assert line == f"error: no Quorum database at {in_missing_folder}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_audit_verify_reads_a_database_a_backtest_made(db_url):
+    result = quorum("backtest", "--bars", "60", "--db", db_url)
+    assert result.returncode == 0, result.stderr
+    verified = quorum("audit", "verify", "--db", db_url)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.startswith(f"OK {_count(db_url)} entries")
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_aborts_with_one_line_and_exit_130(db_url):
+    # Regression: the second Ctrl-C ended the run without a word (or in a traceback).
+    proc = subprocess.Popen(
+        [*QUORUM, "run", "--headless", "--ticks", "40", "--interval", "1", "--db", db_url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait for the first progress line on stderr
+            line = proc.stderr.readline()
+            if line.startswith("tick "):
+                break
+        else:
+            pytest.fail("quorum run printed no progress")
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.3)  # inside the 1 s wait between ticks: the run has not stopped yet
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "aborted"
+    assert "Quorum run" not in stdout  # aborted: no summary
+    assert quorum("audit", "verify", "--db", db_url).returncode == 0
 
 
 def _count(db_url: str) -> int:

@@ -106,6 +106,28 @@ def test_a_wrong_value_names_the_key(tmp_path, text, dotted):
     assert "unknown key" not in message
 
 
+# Regression: these reached the synthetic generator and ended `quorum backtest` in a traceback.
+@pytest.mark.parametrize(
+    ("text", "dotted", "problem"),
+    [
+        ("[data]\nassets = []\n", "data.assets", "at least one"),
+        ('[data]\nassets = ["BTC", "ETH", "BTC"]\n', "data.assets", "repeated: BTC"),
+        ('[data]\nassets = ["BTC", "eth"]\n', "data.assets", "'eth' is not an upper-case symbol"),
+        ("[data]\nstart = 2024-01-01T00:00:00\n", "data.start", "needs a timezone"),
+    ],
+)
+def test_a_bad_data_section_names_the_key_and_the_problem(tmp_path, text, dotted, problem):
+    path = _write(tmp_path, text)
+    message = _error(path)
+    assert message.startswith(f"{path}: {dotted}: ")
+    assert problem in message
+
+
+def test_a_start_with_any_utc_offset_is_accepted(tmp_path):
+    path = _write(tmp_path, "[data]\nstart = 2024-01-01T09:00:00+09:00\n")
+    assert Settings.load(path).data.start == datetime(2024, 1, 1, tzinfo=UTC)
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     path = _write(tmp_path, '[run]\nseed = "x"\n[risk]\nfractoin = 1\n')
     message = _error(path)

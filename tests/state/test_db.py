@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from core.errors import ConfigError
-from state.db import default_db_url, make_engine
+from state.db import default_db_url, make_engine, open_existing
 
 
 def test_default_url_is_a_file_in_the_user_data_dir(monkeypatch):
@@ -66,3 +66,35 @@ def test_unopenable_sqlite_file_is_named(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(ConfigError, match=f"database 'sqlite:///{blocker}/q.db'"):
         make_engine(f"sqlite:///{blocker}/q.db")
+
+
+# Regression: `quorum audit verify --db sqlite:////tmp/typo.db` created the file and said "OK 0
+# entries"; commands that only read state open the database with open_existing.
+
+
+@pytest.mark.parametrize("form", ["url", "plain path"])
+def test_open_existing_refuses_a_missing_sqlite_file_and_creates_nothing(tmp_path, form):
+    path = tmp_path / "typo" / "quorum.db"
+    url = f"sqlite:///{path}" if form == "url" else str(path)
+    with pytest.raises(ConfigError) as caught:
+        open_existing(url)
+    assert str(caught.value) == f"no Quorum database at {path}"
+    assert not path.parent.exists()
+
+
+def test_open_existing_refuses_a_sqlite_file_that_is_not_a_quorum_database(tmp_path):
+    path = tmp_path / "other.db"
+    path.write_bytes(b"")
+    with pytest.raises(ConfigError, match=f"no Quorum database at {path} .*no decision_log"):
+        open_existing(f"sqlite:///{path}")
+    assert path.read_bytes() == b""
+
+
+def test_open_existing_opens_a_database_made_by_make_engine(tmp_path):
+    path = tmp_path / "q.db"
+    make_engine(str(path)).dispose()
+    engine = open_existing(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10000
+        assert conn.execute(text("SELECT COUNT(*) FROM decision_log")).scalar() == 0
+    engine.dispose()
