@@ -123,18 +123,8 @@ def test_run_headless_prints_its_summary_and_the_log_verifies(db_url):
 
 @pytest.mark.slow
 def test_ctrl_c_stops_after_the_tick_in_progress_and_loses_nothing(db_url):
-    proc = subprocess.Popen(
-        [*QUORUM, "run", "--headless", "--ticks", "400", "--interval", "0.05", "--db", db_url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
+    proc = start_run_and_wait_for_progress("--ticks", "400", "--interval", "0.05", "--db", db_url)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # wait for the first progress line on stderr
-            line = proc.stderr.readline()
-            if line.startswith("tick "):
-                break
-        else:
-            pytest.fail("quorum run printed no progress")
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
         stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -221,18 +211,8 @@ def test_audit_verify_reads_a_database_a_backtest_made(db_url):
 @pytest.mark.slow
 def test_a_second_ctrl_c_aborts_with_one_line_and_exit_130(db_url):
     # Regression: the second Ctrl-C ended the run without a word (or in a traceback).
-    proc = subprocess.Popen(
-        [*QUORUM, "run", "--headless", "--ticks", "40", "--interval", "1", "--db", db_url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
+    proc = start_run_and_wait_for_progress("--ticks", "40", "--interval", "1", "--db", db_url)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # wait for the first progress line on stderr
-            line = proc.stderr.readline()
-            if line.startswith("tick "):
-                break
-        else:
-            pytest.fail("quorum run printed no progress")
         os.killpg(proc.pid, signal.SIGINT)
         time.sleep(0.3)  # inside the 1 s wait between ticks: the run has not stopped yet
         os.killpg(proc.pid, signal.SIGINT)
@@ -245,6 +225,20 @@ def test_a_second_ctrl_c_aborts_with_one_line_and_exit_130(db_url):
     assert stderr.strip().splitlines()[-1] == "aborted"
     assert "Quorum run" not in stdout  # aborted: no summary
     assert quorum("audit", "verify", "--db", db_url).returncode == 0
+
+
+def start_run_and_wait_for_progress(*args: str) -> subprocess.Popen:
+    """`quorum run --headless ARGS` in its own process group, once it has printed progress."""
+    proc = subprocess.Popen(
+        [*QUORUM, "run", "--headless", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the first progress line on stderr
+        if proc.stderr.readline().startswith("tick "):
+            return proc
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail("quorum run printed no progress")
 
 
 def _count(db_url: str) -> int:
