@@ -1,7 +1,8 @@
 """Market intelligence: reads the feed up to tick t into a MarketSnapshot.
 
 It asks the shared compute agent for every indicator of every asset in one batched call per
-tick, over a trailing window, and classifies the market phase. It never reads a bar after t.
+tick (one IndicatorRequest: the strategies' specs and, if configured, the fused standard set),
+over a trailing window, and classifies the market phase. It never reads a bar after t.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agents.compute import IndicatorSpec
+from agents.compute import IndicatorRequest, IndicatorSpec, StandardSet
 from core.feeds.base import MarketData
 from core.models import MarketPhase, MarketSnapshot, finite_or_none
 
@@ -22,8 +23,14 @@ PHASE_THRESHOLD = 0.03
 class Compute(Protocol):
     """What MarketIntel needs from the compute agent (a plain object or a Ray actor proxy)."""
 
-    def indicators(
-        self, close: np.ndarray, specs: Sequence[IndicatorSpec]
+    def compute(
+        self,
+        request: IndicatorRequest,
+        *,
+        close: np.ndarray,
+        high: np.ndarray | None = None,
+        low: np.ndarray | None = None,
+        volume: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]: ...
 
 
@@ -31,15 +38,20 @@ class MarketIntelAgent:
     """Builds one MarketSnapshot per tick from a MarketData feed."""
 
     def __init__(
-        self, data: MarketData, compute: Compute, *, specs: Sequence[IndicatorSpec]
+        self,
+        data: MarketData,
+        compute: Compute,
+        *,
+        specs: Sequence[IndicatorSpec],
+        standard: StandardSet | None = None,
     ) -> None:
         self.data = data
         self.compute = compute
         self.specs = list(specs)
-        longest = max((spec.period for spec in self.specs), default=1)
+        self.request = IndicatorRequest(specs=tuple(self.specs), standard=standard)
         # Long enough that windowed EMA/RSI seeds have decayed to noise; SMA equals the
         # full-history value up to floating-point rounding (the running sum starts elsewhere).
-        self.window = max(10 * longest, PHASE_LOOKBACK_BARS) + 2
+        self.window = max(10 * self.request.lookback, PHASE_LOOKBACK_BARS) + 2
         self.observed = 0
 
     @property
@@ -51,8 +63,7 @@ class MarketIntelAgent:
         if not 0 <= tick < self.data.n_bars:
             raise IndexError(f"tick {tick} outside the feed's {self.data.n_bars} bars")
         start = max(0, tick + 1 - self.window)
-        close = self.data.close[:, start : tick + 1]
-        values = self.compute.indicators(close, self.specs) if self.specs else {}
+        values = self._indicators(slice(start, tick + 1))
         indicators, previous = {}, {}
         for i, asset in enumerate(self.data.assets):
             indicators[asset] = {k: finite_or_none(v[i, -1]) for k, v in values.items()}
@@ -72,6 +83,15 @@ class MarketIntelAgent:
             },
             phase=classify_phase(self.data.close[0, : tick + 1]),
         )
+
+    def _indicators(self, window: slice) -> dict[str, np.ndarray]:
+        """One batched compute call for every asset, sending only the arrays the request reads."""
+        if not self.request.specs and self.request.standard is None:
+            return {}
+        arrays = {
+            name: getattr(self.data, name)[:, window] for name in sorted(self.request.inputs)
+        }
+        return self.compute.compute(self.request, **arrays)
 
     def health(self) -> dict[str, Any]:
         return {"observed": self.observed, "assets": list(self.data.assets)}

@@ -3,6 +3,12 @@
 Every kernel is causal: ``out[t]`` reads ``x[0..t]`` and nothing after. The ``*_into`` kernels
 fill one series; the ``*_2d`` kernels run them over rows (assets × bars) in parallel.
 These trust their arguments; ``indicators.py`` validates them. Never call into Python from here.
+
+The kernels live by family (``_moving``, ``_oscillators``, ``_volatility``, ``_volume``, with
+shared window sums in ``_rolling``); this
+module re-exports them and holds the dispatch over single-series, single-period indicators that
+``batch_2d`` runs. Numba's disk cache tracks only the defining file: after editing a family
+module, clear ``__pycache__`` (or touch this file) so the dispatch kernels recompile.
 """
 
 from __future__ import annotations
@@ -10,87 +16,53 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from core.kernels._moving import (
+    ema_from_into,
+    ema_into,
+    macd_2d,
+    macd_into,
+    sma_into,
+    wma_into,
+)
+from core.kernels._oscillators import (
+    adx_2d,
+    adx_into,
+    crossover_2d,
+    crossover_into,
+    rsi_into,
+    stoch_2d,
+    stoch_into,
+)
+from core.kernels._rolling import rolling_moments_into, rolling_sum_into
+from core.kernels._volatility import (
+    atr_2d,
+    atr_into,
+    bollinger_2d,
+    bollinger_into,
+    max_drawdown_into,
+    parkinson_2d,
+    parkinson_into,
+    volatility_into,
+    zscore_into,
+)
+from core.kernels._volume import obv_2d, obv_into, vwap_2d, vwap_into
+
+__all__ = [
+    "adx_2d", "adx_into", "atr_2d", "atr_into", "batch_2d", "bollinger_2d", "bollinger_into",
+    "crossover_2d", "crossover_into", "ema_from_into", "ema_into", "macd_2d", "macd_into",
+    "max_drawdown_into", "obv_2d", "obv_into", "parkinson_2d", "parkinson_into",
+    "rolling_moments_into", "rolling_sum_into", "rsi_into", "series_1d", "series_2d", "sma_into", "stoch_2d",
+    "stoch_into", "volatility_into", "vwap_2d", "vwap_into", "wma_into", "zscore_into",
+]  # fmt: skip
+
 SMA = 0
 EMA = 1
 RSI = 2
+WMA = 3
+VOLATILITY = 4
+ZSCORE = 5
+MAX_DRAWDOWN = 6
 """Kind codes for ``batch_2d``; ``indicators.KINDS`` maps names to them."""
-
-
-@njit(cache=True)
-def sma_into(x, period, out):
-    """Simple moving average of ``x`` into ``out``; first value at ``period - 1``."""
-    n = x.shape[0]
-    out[:] = np.nan
-    if n < period:
-        return
-    # Running sum with Kahan compensation, so long series do not drift.
-    total = 0.0
-    carry = 0.0
-    for t in range(n):
-        y = x[t] - carry
-        s = total + y
-        carry = (s - total) - y
-        total = s
-        if t >= period:
-            y = -x[t - period] - carry
-            s = total + y
-            carry = (s - total) - y
-            total = s
-        if t >= period - 1:
-            out[t] = total / period
-
-
-@njit(cache=True)
-def ema_into(x, period, out):
-    """EMA seeded with the SMA of the first ``period`` values (TA-Lib), alpha = 2/(period+1)."""
-    n = x.shape[0]
-    out[:] = np.nan
-    if n < period:
-        return
-    seed = 0.0
-    for t in range(period):
-        seed += x[t]
-    value = seed / period
-    out[period - 1] = value
-    alpha = 2.0 / (period + 1.0)
-    for t in range(period, n):
-        value += alpha * (x[t] - value)
-        out[t] = value
-
-
-@njit(cache=True)
-def _rsi_value(avg_gain, avg_loss):
-    total = avg_gain + avg_loss
-    if total == 0.0:
-        return 50.0  # no movement at all: neutral (TA-Lib returns 0 here)
-    return 100.0 * avg_gain / total
-
-
-@njit(cache=True)
-def rsi_into(x, period, out):
-    """Wilder RSI; seed = mean gain/loss of the first ``period`` changes; first value at ``period``."""
-    n = x.shape[0]
-    out[:] = np.nan
-    if n <= period:
-        return
-    avg_gain = 0.0
-    avg_loss = 0.0
-    for t in range(1, period + 1):
-        change = x[t] - x[t - 1]
-        if change > 0.0:
-            avg_gain += change
-        else:
-            avg_loss -= change
-    avg_gain /= period
-    avg_loss /= period
-    out[period] = _rsi_value(avg_gain, avg_loss)
-    for t in range(period + 1, n):
-        change = x[t] - x[t - 1]
-        gain = change if change > 0.0 else 0.0
-        loss = -change if change < 0.0 else 0.0
-        avg_gain = (avg_gain * (period - 1) + gain) / period
-        avg_loss = (avg_loss * (period - 1) + loss) / period
-        out[t] = _rsi_value(avg_gain, avg_loss)
 
 
 @njit(cache=True)
@@ -99,8 +71,16 @@ def _dispatch_into(kind, x, period, out):
         sma_into(x, period, out)
     elif kind == EMA:
         ema_into(x, period, out)
-    else:
+    elif kind == RSI:
         rsi_into(x, period, out)
+    elif kind == WMA:
+        wma_into(x, period, out)
+    elif kind == VOLATILITY:
+        volatility_into(x, period, out)
+    elif kind == ZSCORE:
+        zscore_into(x, period, out)
+    else:
+        max_drawdown_into(x, period, out)
 
 
 @njit(cache=True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from agents.compute import ComputeAgent, IndicatorSpec
+from agents.compute import ComputeAgent, IndicatorSpec, StandardSet
 from agents.market_intel import (
     PHASE_LOOKBACK_BARS,
     MarketIntelAgent,
@@ -17,7 +17,8 @@ from agents.market_intel import (
 )
 from core.feeds.base import MarketData
 from core.feeds.synthetic import generate
-from core.kernels.indicators import sma
+from core.kernels.fused import fused
+from core.kernels.indicators import atr, sma
 from core.models import MarketPhase
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -184,3 +185,34 @@ def test_volatility_is_the_std_of_trailing_log_returns(data, compute):
     assert snapshot.volatility["BTC"] == pytest.approx(expected)
     assert trailing_volatility(np.array([1.0, 2.0])) is None
     assert trailing_volatility(100 * 1.01 ** np.arange(10)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_standard_set_and_specs_arrive_in_one_snapshot_equal_to_the_full_series(data, compute):
+    standard = StandardSet()
+    specs = [*SPECS, IndicatorSpec(name="atr", period=10)]
+    intel = MarketIntelAgent(data, compute, specs=specs, standard=standard)
+    full = fused(high=data.high, low=data.low, close=data.close, params=standard.params())
+    expected = {key: getattr(full, field) for field, key in standard.keys().items()}
+    expected["atr_10"] = atr(data.high, data.low, data.close, 10)
+    calls = compute.health()["calls"]
+    for t in (0, 11, 25, 200, 261, 262, 600, 899):
+        snapshot = intel.observe(t)
+        for i, asset in enumerate(data.assets):
+            got = snapshot.indicators[asset]
+            assert set(got) == {"sma_5", "sma_40", "atr_10", *standard.keys().values()}
+            for key, values in expected.items():
+                if np.isnan(values[i, t]):
+                    assert got[key] is None, (t, asset, key)
+                else:
+                    # inside the trailing window the Wilder/EMA seeds have decayed to noise
+                    assert got[key] == pytest.approx(values[i, t], rel=1e-7), (t, asset, key)
+    assert compute.health()["calls"] == calls + 8  # one batched call per tick
+
+
+def test_the_window_covers_the_longest_look_back_requested(data, compute):
+    plain = MarketIntelAgent(data, compute, specs=SPECS)
+    with_macd = MarketIntelAgent(
+        data, compute, specs=[*SPECS, IndicatorSpec(name="macd", period=12, slow=50, signal=20)]
+    )
+    assert plain.window == 10 * 40 + 2
+    assert with_macd.window == 10 * 70 + 2

@@ -1,0 +1,221 @@
+"""Indicator speed: our Numba kernels against TA-Lib and pandas on the same series, same run.
+
+Sections: single indicators on one long series (ours, TA-Lib, pandas, ratios); the fused
+standard set against the sum of the separate TA-Lib calls; the fused set over many assets on 1
+and 2 threads; one streaming update; one batched request through a real Ray actor against the
+same call in-process. Prices are a seeded random walk; every time is a median over repeats.
+
+    python bench/indicators.py [--bars 1000000] [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numba
+import numpy as np
+import pandas as pd
+import talib
+
+from agents.compute import ComputeAgent, IndicatorRequest, IndicatorSpec
+from core.kernels import fused as fused_kernels
+from core.kernels import indicators
+
+PERIOD = 14
+BAND = 20
+
+
+def timed(function: Callable[[], object], repeats: int) -> float:
+    """Median seconds of ``repeats`` calls, after one untimed call (compilation, caches)."""
+    function()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def prices(assets: int, bars: int, seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, (assets, bars)), axis=1))
+    spread = np.abs(rng.normal(0.0, 0.004, (assets, bars)))
+    return {"high": close * (1 + spread), "low": close * (1 - spread), "close": close,
+            "volume": rng.uniform(1.0, 1e3, (assets, bars))}
+
+
+def pandas_rsi(close: pd.Series, period: int) -> pd.Series:
+    change = close.diff()
+    gain = change.clip(lower=0).ewm(alpha=1 / period, adjust=False).mean()
+    loss = (-change).clip(lower=0).ewm(alpha=1 / period, adjust=False).mean()
+    return 100 * gain / (gain + loss)
+
+
+def pandas_atr(high: pd.Series, low: pd.Series, close: pd.Series, period: int) -> pd.Series:
+    previous = close.shift(1)
+    true_range = pd.concat([high - low, (high - previous).abs(), (low - previous).abs()], axis=1)
+    return true_range.max(axis=1).ewm(alpha=1 / period, adjust=False).mean()
+
+
+def pandas_bollinger(close: pd.Series, period: int) -> tuple[pd.Series, ...]:
+    mean, std = close.rolling(period).mean(), close.rolling(period).std(ddof=0)
+    return mean + 2 * std, mean, mean - 2 * std
+
+
+def singles(bars: int, repeats: int) -> None:
+    p = {k: v[0] for k, v in prices(1, bars).items()}
+    h, lo, c = p["high"], p["low"], p["close"]
+    hs, ls, cs = pd.Series(h), pd.Series(lo), pd.Series(c)
+    rows = {
+        "EMA": (lambda: indicators.ema(c, PERIOD), lambda: talib.EMA(c, PERIOD),
+                lambda: cs.ewm(span=PERIOD, adjust=False).mean()),
+        "RSI": (lambda: indicators.rsi(c, PERIOD), lambda: talib.RSI(c, PERIOD),
+                lambda: pandas_rsi(cs, PERIOD)),
+        "ATR": (lambda: indicators.atr(h, lo, c, PERIOD), lambda: talib.ATR(h, lo, c, PERIOD),
+                lambda: pandas_atr(hs, ls, cs, PERIOD)),
+        "Bollinger": (lambda: indicators.bollinger(c, BAND, 2.0),
+                      lambda: talib.BBANDS(c, BAND, 2.0, 2.0, 0),
+                      lambda: pandas_bollinger(cs, BAND)),
+    }
+    print(f"\n{bars:,} bars, one series, period {PERIOD} (Bollinger {BAND}, k=2), "
+          f"ms, median of {repeats}")
+    print(f"{'':12}{'ours':>9}{'TA-Lib':>9}{'pandas':>9}{'ours/TA-Lib':>13}{'pandas/ours':>13}")
+    for name, (ours, ta, pandas_) in rows.items():
+        t_ours, t_ta, t_pd = (timed(f, repeats) for f in (ours, ta, pandas_))
+        print(f"{name:12}{t_ours * 1e3:>9.2f}{t_ta * 1e3:>9.2f}{t_pd * 1e3:>9.2f}"
+              f"{t_ours / t_ta:>13.2f}{t_pd / t_ours:>13.1f}")
+    fused_vs_separate(h, lo, c, repeats)
+
+
+def fused_vs_separate(h: np.ndarray, lo: np.ndarray, c: np.ndarray, repeats: int) -> None:
+    params = fused_kernels.FusedParams()
+
+    def ta_separate() -> None:
+        talib.EMA(c, params.ema_fast)
+        talib.EMA(c, params.ema_slow)
+        talib.RSI(c, params.rsi)
+        talib.ATR(h, lo, c, params.atr)
+        talib.BBANDS(c, params.bollinger, params.bollinger_k, params.bollinger_k, 0)
+        returns = np.diff(np.log(c))  # TA-Lib has no log-return volatility: numpy + STDDEV
+        talib.STDDEV(returns, params.volatility) * np.sqrt(params.volatility / (params.volatility - 1))
+
+    def ours_separate() -> None:
+        indicators.ema(c, params.ema_fast)
+        indicators.ema(c, params.ema_slow)
+        indicators.rsi(c, params.rsi)
+        indicators.atr(h, lo, c, params.atr)
+        indicators.bollinger(c, params.bollinger, params.bollinger_k)
+        indicators.volatility(c, params.volatility)
+
+    t_fused = timed(lambda: fused_kernels.fused(high=h, low=lo, close=c, params=params), repeats)
+    t_ta = timed(ta_separate, repeats)
+    t_ours = timed(ours_separate, repeats)
+    print(f"\nstandard set (EMA 12/26, RSI 14, ATR 14, Bollinger 20, volatility 20), "
+          f"{len(c):,} bars, ms")
+    print(f"{'fused (one pass)':34}{t_fused * 1e3:>9.2f}")
+    print(f"{'TA-Lib separate calls (+numpy log)':34}{t_ta * 1e3:>9.2f}")
+    print(f"{'ours separate calls':34}{t_ours * 1e3:>9.2f}")
+    print(f"{'ratio fused / TA-Lib separate':34}{t_fused / t_ta:>9.2f}")
+
+
+def threads(repeats: int) -> None:
+    p = prices(100, 10_000, seed=2)
+    available = numba.config.NUMBA_NUM_THREADS
+    results = {}
+    for n in (1, 2):
+        if n > available:
+            results[n] = float("nan")
+            continue
+        numba.set_num_threads(n)
+        results[n] = timed(lambda: fused_kernels.fused(high=p["high"], low=p["low"],
+                                                       close=p["close"]), repeats)
+    numba.set_num_threads(available)
+    print(f"\nfused standard set, 100 assets × 10,000 bars, ms (numba threads available: "
+          f"{available})")
+    print(f"{'1 thread':34}{results[1] * 1e3:>9.2f}")
+    print(f"{'2 threads':34}{results[2] * 1e3:>9.2f}")
+    print(f"{'speed-up 2 vs 1':34}{results[1] / results[2]:>9.2f}")
+
+
+def streaming(repeats: int) -> None:
+    try:
+        from core.kernels import streaming as streaming_kernels
+    except ImportError:
+        print(f"\n{'streaming update, one asset':34}{'n/a':>9}")
+        return
+    p = {k: v[0] for k, v in prices(1, 2_000, seed=3).items()}
+    opens = np.concatenate([[p["close"][0]], p["close"][:-1]])
+    history = {"open": opens[:1000], **{k: v[:1000] for k, v in p.items()}}
+    fused_set = (("ema", 12), ("ema", 26), ("rsi", 14), ("atr", 14), ("bollinger", 20, 2.0),
+                 ("volatility", 20))
+    print("\none streaming update, one asset, µs per bar")
+    for label, specs in (("fused set (6 indicators)", fused_set),
+                         ("all 16 families", streaming_kernels.STANDARD_SPECS)):
+        bars = [(opens[t], p["high"][t], p["low"][t], p["close"][t], p["volume"][t])
+                for t in range(1000, 2000)]
+
+        def run(specs=specs, bars=bars) -> None:
+            state = streaming_kernels.StreamingIndicators.from_history(**history, specs=specs)
+            started = time.perf_counter()
+            for bar in bars:
+                state.update(*bar)
+            run.elapsed = (time.perf_counter() - started) / len(bars)
+
+        samples = []
+        for _ in range(repeats + 1):
+            run()
+            samples.append(run.elapsed)
+        print(f"{label:34}{statistics.median(samples[1:]) * 1e6:>9.2f}")
+
+
+BATCH_SPECS = (
+    IndicatorSpec(name="sma", period=20), IndicatorSpec(name="ema", period=12),
+    IndicatorSpec(name="ema", period=26), IndicatorSpec(name="rsi", period=14),
+    IndicatorSpec(name="atr", period=14), IndicatorSpec(name="bollinger", period=20),
+    IndicatorSpec(name="macd", period=12), IndicatorSpec(name="stoch", period=14),
+)
+
+
+def through_ray(repeats: int) -> None:
+    import ray
+
+    p = prices(20, 500, seed=4)
+    arrays = {"close": p["close"], "high": p["high"], "low": p["low"]}
+    request = IndicatorRequest(specs=BATCH_SPECS)
+    local = ComputeAgent()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        actor = ray.remote(ComputeAgent).remote()
+        ray.get(actor.health.remote())
+        calls = max(50, 20 * repeats)
+        t_local = timed(lambda: local.compute(request, **arrays), calls)
+        t_ray = timed(lambda: ray.get(actor.compute.remote(request, **arrays)), calls)
+    finally:
+        ray.shutdown()
+    print(f"\none batched request: 20 assets × {len(BATCH_SPECS)} indicators × 500 bars, ms, "
+          f"median of {calls}")
+    print(f"{'in-process ComputeAgent':34}{t_local * 1e3:>9.3f}")
+    print(f"{'Ray actor (ray.get round trip)':34}{t_ray * 1e3:>9.3f}")
+    print(f"{'Ray overhead':34}{(t_ray - t_local) * 1e3:>9.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    print("$ python " + " ".join(["bench/indicators.py", *sys.argv[1:]]))
+    indicators.warm_up()
+    fused_kernels.warm_up()
+    singles(args.bars, args.repeats)
+    threads(args.repeats)
+    streaming(args.repeats)
+    through_ray(args.repeats)
+
+
+if __name__ == "__main__":
+    main()

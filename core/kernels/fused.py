@@ -1,0 +1,123 @@
+"""The standard indicator set of every asset in one Numba pass: what MarketIntel needs each tick.
+
+EMA fast and slow, RSI, ATR, Bollinger bands and volatility from (assets × bars) high, low and
+close arrays, each equal to its separate TA-Lib (or pandas) computation after warm-up, with the
+same NaN warm-up. Conventions, as in ``core.kernels.indicators``:
+
+- EMA: alpha = 2 / (period + 1), seeded with the SMA of the first ``period`` closes; first value
+  at ``period - 1`` (TA-Lib).
+- RSI: Wilder, seeded with the mean gain/loss of the first ``period`` changes; first value at
+  ``period``. 50 when average gain and loss are both 0 (TA-Lib returns 0, "oversold").
+- ATR: Wilder over the true range; first value at ``period``, the mean of the true ranges of
+  bars 1..period (TA-Lib).
+- Bollinger: SMA ± k × population std over ``period`` closes (TA-Lib BBANDS, matype 0); first
+  value at ``period - 1``. A window of identical closes has std exactly 0 (TA-Lib's sum-of-squares
+  formula leaves rounding noise there).
+- Volatility: sample std (ddof=1) of log returns over ``window`` bars, per bar (not annualised);
+  first value at ``window`` (pandas ``log(close).diff().rolling(window).std()``).
+
+Values are causal: bar t reads bars 0..t only. This module validates; ``_fused`` computes.
+It never reads files or the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from core.kernels import _fused
+
+
+@dataclass(frozen=True)
+class FusedParams:
+    """Periods of the standard set; the defaults are the usual ones."""
+
+    ema_fast: int = 12
+    ema_slow: int = 26
+    rsi: int = 14
+    atr: int = 14
+    bollinger: int = 20
+    bollinger_k: float = 2.0
+    volatility: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("ema_fast", "ema_slow", "rsi", "atr", "bollinger"):
+            _check_int(getattr(self, name), name, minimum=1)
+        _check_int(self.volatility, "volatility", minimum=2)  # a sample std needs two returns
+        k = self.bollinger_k
+        if isinstance(k, bool) or not isinstance(k, (int, float)) or not np.isfinite(k) or k < 0:
+            raise ValueError(f"bollinger_k must be a finite number >= 0, got {k!r}")
+
+
+@dataclass(frozen=True)
+class FusedIndicators:
+    """The standard set: every field is float64 shaped like the input, NaN during warm-up."""
+
+    ema_fast: np.ndarray
+    ema_slow: np.ndarray
+    rsi: np.ndarray
+    atr: np.ndarray
+    bb_upper: np.ndarray
+    bb_middle: np.ndarray
+    bb_lower: np.ndarray
+    volatility: np.ndarray
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """Field name → array."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_ROWS = {
+    "ema_fast": _fused.EMA_FAST,
+    "ema_slow": _fused.EMA_SLOW,
+    "rsi": _fused.RSI,
+    "atr": _fused.ATR,
+    "bb_upper": _fused.BB_UPPER,
+    "bb_middle": _fused.BB_MIDDLE,
+    "bb_lower": _fused.BB_LOWER,
+    "volatility": _fused.VOLATILITY,
+}
+
+
+def fused(
+    *, high: np.ndarray, low: np.ndarray, close: np.ndarray, params: FusedParams | None = None
+) -> FusedIndicators:
+    """The standard set for every row of (assets × bars) arrays, or one (bars,) series."""
+    params = params if params is not None else FusedParams()
+    c = _as_prices(close, "close")
+    h = _as_prices(high, "high")
+    lo = _as_prices(low, "low")
+    for name, array in (("high", h), ("low", lo)):
+        if array.shape != c.shape:
+            raise ValueError(f"{name} has shape {array.shape}, close has {c.shape}; they must match")
+    one_d = c.ndim == 1
+    if one_d:
+        c, h, lo = c[np.newaxis, :], h[np.newaxis, :], lo[np.newaxis, :]
+    out = _fused.fused_2d(
+        h, lo, c, params.ema_fast, params.ema_slow, params.rsi, params.atr,
+        params.bollinger, float(params.bollinger_k), params.volatility,
+    )
+    if one_d:
+        out = [values[0] for values in out]
+    return FusedIndicators(**{name: out[row] for name, row in _ROWS.items()})
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) the kernel, so the first real call is fast."""
+    close = np.vstack([np.linspace(1.0, 2.0, 40), np.linspace(2.0, 1.0, 40)])
+    fused(high=close * 1.01, low=close * 0.99, close=close, params=FusedParams(3, 5, 3, 3, 4, 2.0, 3))
+
+
+def _as_prices(array: np.ndarray, name: str) -> np.ndarray:
+    x = np.ascontiguousarray(array, dtype=np.float64)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D (bars) or 2-D (assets × bars), got shape {x.shape}")
+    return x
+
+
+def _check_int(value: object, name: str, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} period must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} period must be >= {minimum}, got {value}")
