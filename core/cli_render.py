@@ -38,7 +38,7 @@ def print_summary(summary, *, stopped_early: bool) -> None:
         f"  PnL                   {s.pnl_usd:+,.2f}  ({s.return_pct:+.2f}%)  "
         f"realized {s.realized_pnl_usd:+,.2f}  fees {s.fees_usd:,.2f}",
         f"  max drawdown          {s.max_drawdown_pct:.2f}%   sharpe {s.sharpe:.2f}",
-        f"  open positions        "
+        "  open positions        "
         + (", ".join(f"{a} {q:.6g}" for a, q in sorted(s.positions.items())) or "none"),
         f"  closed trades         {s.closed_trades}",
         f"  elapsed               {s.elapsed_s:.1f}s",
