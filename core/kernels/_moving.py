@@ -9,15 +9,35 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from core.kernels._rolling import rolling_sum_into
+from core.kernels._rolling import _CANCELLED, window_sum
+
+
+_SMA_RESEED_EVERY = 1024
+"""Bars between exact recomputations of the SMA's running sum, which bounds its drift."""
 
 
 @njit(cache=True)
 def sma_into(x, period, out):
-    """Simple moving average of ``x`` into ``out``; first value at ``period - 1``."""
-    rolling_sum_into(x, period, out)
-    for t in range(period - 1, x.shape[0]):
-        out[t] /= period
+    """Simple moving average of ``x`` into ``out``; first value at ``period - 1``.
+
+    A plain running sum (as TA-Lib keeps), recomputed exactly every _SMA_RESEED_EVERY bars and
+    whenever an update cancels most of the window (a spike leaving), so error cannot build up.
+    """
+    n = x.shape[0]
+    out[: min(n, period - 1)] = np.nan
+    if n < period:
+        return
+    share = 1.0 / period
+    total = window_sum(x, 0, period)
+    out[period - 1] = total * share
+    for t in range(period, n):
+        old = x[t - period]
+        new = x[t]
+        total += new - old
+        if (t % _SMA_RESEED_EVERY == 0
+                or abs(total) < _CANCELLED * max(abs(old), abs(new))):
+            total = window_sum(x, t - period + 1, t + 1)
+        out[t] = total * share
 
 
 @njit(cache=True)
@@ -36,8 +56,9 @@ def ema_from_into(x, start, period, out):
     value = seed / period
     out[first] = value
     alpha = 2.0 / (period + 1.0)
+    keep = 1.0 - alpha
     for t in range(first + 1, n):
-        value += alpha * (x[t] - value)
+        value = value * keep + x[t] * alpha  # alpha·x is off the dependency chain
         out[t] = value
 
 

@@ -20,9 +20,13 @@ def _rsi_value(avg_gain, avg_loss):
 
 @njit(cache=True)
 def rsi_into(x, period, out):
-    """Wilder RSI; seed = mean gain/loss of the first ``period`` changes; first value at ``period``."""
+    """Wilder RSI; seed = mean gain/loss of the first ``period`` changes; first value at ``period``.
+
+    Smoothing multiplies by precomputed (period-1)/period and 1/period (no division on the
+    dependency chain); values agree with TA-Lib's divide-form to ~1e-15 relative.
+    """
     n = x.shape[0]
-    out[:] = np.nan
+    out[: min(n, period)] = np.nan
     if n <= period:
         return
     avg_gain = 0.0
@@ -36,12 +40,12 @@ def rsi_into(x, period, out):
     avg_gain /= period
     avg_loss /= period
     out[period] = _rsi_value(avg_gain, avg_loss)
+    keep = (period - 1.0) / period
+    share = 1.0 / period
     for t in range(period + 1, n):
         change = x[t] - x[t - 1]
-        gain = max(0.0, change)
-        loss = -change if change < 0.0 else 0.0
-        avg_gain = (avg_gain * (period - 1) + gain) / period
-        avg_loss = (avg_loss * (period - 1) + loss) / period
+        avg_gain = avg_gain * keep + max(change, 0.0) * share
+        avg_loss = avg_loss * keep + max(-change, 0.0) * share
         out[t] = _rsi_value(avg_gain, avg_loss)
 
 

@@ -27,7 +27,9 @@ def ring_sum(s, off, n):
 def ema_feed(s, i, period, m, x):
     """Feed value number ``m`` (0-based) of a series to the EMA kept in ``s[i]``; NaN in warm-up.
 
-    ``s[i]`` sums the first ``period`` values, then holds the EMA seeded with their mean.
+    ``s[i]`` sums the first ``period`` values, then holds the EMA seeded with their mean. The
+    update is the same arithmetic as the batch kernel (``_moving.ema_from_into``), so values
+    agree to the last bit, which a MACD line (a difference of two EMAs near zero) needs.
     """
     if m < period:
         s[i] += x
@@ -35,7 +37,8 @@ def ema_feed(s, i, period, m, x):
             return np.nan
         s[i] = s[i] / period
         return s[i]
-    s[i] = ((x - s[i]) * (2.0 / (period + 1.0))) + s[i]
+    alpha = 2.0 / (period + 1.0)
+    s[i] = s[i] * (1.0 - alpha) + x * alpha
     return s[i]
 
 

@@ -15,25 +15,31 @@ from numba import njit, prange
 from core.kernels._rolling import rolling_moments_into, rolling_sum_into
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})  # FMA: ATR is compared relatively, never near 0
 def atr_into(high, low, close, period, out):
-    """Wilder ATR: the mean true range of bars 1..period at ``period``, then Wilder smoothing."""
+    """Wilder ATR: the mean true range of bars 1..period at ``period``, then Wilder smoothing.
+
+    The smoothing multiplies by precomputed (period-1)/period and 1/period instead of dividing,
+    which keeps a division off the bar-to-bar dependency chain (values agree with TA-Lib's
+    divide-form to ~1e-15 relative).
+    """
     n = close.shape[0]
-    out[:] = np.nan
+    out[: min(n, period)] = np.nan
     if n <= period:
         return
     value = 0.0
-    for t in range(1, n):
+    for t in range(1, period + 1):
         prior = close[t - 1]
-        tr = max(high[t] - low[t], abs(high[t] - prior), abs(low[t] - prior))
-        if t < period:
-            value += tr
-        elif t == period:
-            value = (value + tr) / period
-            out[t] = value
-        else:
-            value = (value * (period - 1) + tr) / period
-            out[t] = value
+        value += max(high[t] - low[t], abs(high[t] - prior), abs(low[t] - prior))
+    value /= period
+    out[period] = value
+    keep = (period - 1.0) / period
+    share = 1.0 / period
+    for t in range(period + 1, n):
+        prior = close[t - 1]
+        true_range = max(high[t] - low[t], abs(high[t] - prior), abs(low[t] - prior))
+        value = value * keep + true_range * share
+        out[t] = value
 
 
 @njit(cache=True)
