@@ -91,13 +91,15 @@ def _fused_row(high, low, close, p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol, o
     o_fast, o_slow, o_rsi, o_atr = out[EMA_FAST][i], out[EMA_SLOW][i], out[RSI][i], out[ATR][i]
     o_up, o_mid, o_low = out[BB_UPPER][i], out[BB_MIDDLE][i], out[BB_LOWER][i]
     o_vol = out[VOLATILITY][i]
-    for o in (o_fast, o_slow, o_rsi, o_atr, o_up, o_mid, o_low, o_vol):
-        o[:] = np.nan
     # The last first-value index: from there on every indicator is in its steady state.
     last = max(p_fast - 1, p_slow - 1, p_rsi, p_atr, p_bb - 1, p_vol)
     stop = min(last + 1, n)
+    # NaN only where an indicator is still warming up (the steady pass writes every later bar).
+    for o in (o_fast, o_slow, o_rsi, o_atr, o_up, o_mid, o_low, o_vol):
+        o[:stop] = np.nan
     a_fast = 2.0 / (p_fast + 1.0)
     a_slow = 2.0 / (p_slow + 1.0)
+    keep_fast, keep_slow = 1.0 - a_fast, 1.0 - a_slow
     inv_rsi, decay_rsi = 1.0 / p_rsi, (p_rsi - 1.0) / p_rsi
     inv_atr, decay_atr = 1.0 / p_atr, (p_atr - 1.0) / p_atr
     vol_div = p_vol - 1.0
@@ -107,14 +109,14 @@ def _fused_row(high, low, close, p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol, o
         fast = close[:p_fast].sum() / p_fast
         o_fast[p_fast - 1] = fast
         for t in range(p_fast, stop):
-            fast += a_fast * (close[t] - fast)
+            fast = fast * keep_fast + close[t] * a_fast
             o_fast[t] = fast
     slow = 0.0
     if p_slow <= n:
         slow = close[:p_slow].sum() / p_slow
         o_slow[p_slow - 1] = slow
         for t in range(p_slow, stop):
-            slow += a_slow * (close[t] - slow)
+            slow = slow * keep_slow + close[t] * a_slow
             o_slow[t] = slow
 
     avg_gain = 0.0
@@ -171,9 +173,9 @@ def _fused_row(high, low, close, p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol, o
     for t in range(stop, n):
         c = close[t]
         prev = close[t - 1]
-        fast += a_fast * (c - fast)
+        fast = fast * keep_fast + c * a_fast  # as _moving.ema_from_into
         o_fast[t] = fast
-        slow += a_slow * (c - slow)
+        slow = slow * keep_slow + c * a_slow
         o_slow[t] = slow
 
         change = c - prev
