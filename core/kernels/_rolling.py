@@ -13,6 +13,9 @@ from numba import njit
 _CANCELLED = 1e-3
 """Recompute a window exactly when an update shrinks it below this fraction of its inputs."""
 
+_EXACT_UP_TO = 16
+"""Windows this short are recomputed exactly (two-pass) at every bar: as cheap as an update."""
+
 _RESEED_EVERY = 256
 """Bars between exact recomputations of the rolling moments, which bounds slow drift."""
 
@@ -98,7 +101,8 @@ def rolling_moments_into(x, period, mean, m2, deviation):
             previous_spread = spread
             value = previous_value + (new - old) / period
             spread += (new - old) * (new - value + old - previous_value)
-            if t % _RESEED_EVERY == 0 or spread < _CANCELLED * previous_spread:
+            if (period <= _EXACT_UP_TO or t % _RESEED_EVERY == 0
+                    or spread < _CANCELLED * previous_spread):
                 anchor = x[t]
                 value, spread = _window_moments(x, t - period + 1, t + 1, anchor)
         if run >= period:

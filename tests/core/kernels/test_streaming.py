@@ -169,20 +169,9 @@ def test_streaming_equals_talib_at_every_bar(candles, streamed, spec):
                                       zero_residue=TALIB_ZERO_RESIDUE)
 
 
-BATCH_LESS_PRECISE = {
-    ("zscore", 2): "batch (close - mean) loses digits on 1-ulp windows: z = ±1 comes out ±1.00000001",
-    ("volatility", 2): "batch log(close / prior) loses digits on tiny returns: 1.4e-9 relative off",
-}
-"""Specs where the batch kernel misses 1e-9 of the exact value; the stream is checked against
-extended precision there, in ``test_dispersion_equals_exact_reference``."""
-
-
 @pytest.mark.parametrize("spec", SPECS, ids=str)
 def test_streaming_equals_batch_indicators_at_every_bar(candles, streamed, spec):
     from core.kernels import indicators
-
-    if spec in BATCH_LESS_PRECISE:
-        pytest.skip(BATCH_LESS_PRECISE[spec])
 
     expected = batch_outputs(indicators, spec, candles)
     assert expected is not None, f"core.kernels.indicators has no batch function for {spec[0]}"
