@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from core.kernels._oscillators import _rsi_value  # one definition of the RSI-is-50 rule
+
 EMA_FAST, EMA_SLOW, RSI, ATR, BB_UPPER, BB_MIDDLE, BB_LOWER, VOLATILITY = range(8)
 N_OUTPUTS = 8
 """Positions of the outputs in the list ``fused_2d`` returns."""
@@ -57,14 +59,6 @@ def _rolling_moments(x, t, period, mean, m2, peak):
     elif m2 > peak:
         peak = m2
     return mean, m2, peak
-
-
-@njit(cache=True)
-def _rsi_value(avg_gain, avg_loss):
-    total = avg_gain + avg_loss
-    if total == 0.0:
-        return 50.0  # no movement at all: neutral (TA-Lib returns 0 here)
-    return 100.0 * avg_gain / total
 
 
 @njit(cache=True)
