@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from core.kernels._moving import ema_from_into
 from core.kernels._oscillators import _rsi_value  # one definition of the RSI-is-50 rule
 
 EMA_FAST, EMA_SLOW, RSI, ATR, BB_UPPER, BB_MIDDLE, BB_LOWER, VOLATILITY = range(8)
@@ -98,20 +99,11 @@ def _fused_row(high, low, close, p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol, o
     inv_atr, decay_atr = 1.0 / p_atr, (p_atr - 1.0) / p_atr
     vol_div = p_vol - 1.0
 
-    fast = 0.0
-    if p_fast <= n:
-        fast = close[:p_fast].sum() / p_fast
-        o_fast[p_fast - 1] = fast
-        for t in range(p_fast, stop):
-            fast = fast * keep_fast + close[t] * a_fast
-            o_fast[t] = fast
-    slow = 0.0
-    if p_slow <= n:
-        slow = close[:p_slow].sum() / p_slow
-        o_slow[p_slow - 1] = slow
-        for t in range(p_slow, stop):
-            slow = slow * keep_slow + close[t] * a_slow
-            o_slow[t] = slow
+    # The EMAs warm up in the batch kernel itself, so their values are the batch EMA's bits.
+    ema_from_into(close[:stop], 0, p_fast, o_fast[:stop])
+    ema_from_into(close[:stop], 0, p_slow, o_slow[:stop])
+    fast = o_fast[stop - 1] if p_fast <= stop else 0.0
+    slow = o_slow[stop - 1] if p_slow <= stop else 0.0
 
     avg_gain = 0.0
     avg_loss = 0.0

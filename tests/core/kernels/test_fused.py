@@ -191,3 +191,16 @@ def test_warm_up_compiles_and_results_are_typed():
     assert isinstance(result, FusedIndicators)
     assert set(result.as_dict()) == {"ema_fast", "ema_slow", "rsi", "atr", "bb_upper",
                                      "bb_middle", "bb_lower", "volatility"}
+
+
+def test_fused_emas_are_the_batch_ema_bit_for_bit():
+    """The fused pass warms its EMAs up in the batch kernel and continues in its arithmetic."""
+    import numpy as np
+
+    from core.kernels import fused, indicators
+
+    rng = np.random.default_rng(7)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 3000)))
+    result = fused.fused(high=close * 1.01, low=close * 0.99, close=close).as_dict()
+    assert np.array_equal(result["ema_fast"], indicators.ema(close, 12), equal_nan=True)
+    assert np.array_equal(result["ema_slow"], indicators.ema(close, 26), equal_nan=True)
