@@ -9,6 +9,7 @@ It computes and counts; it holds no market state between calls.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -178,6 +179,9 @@ class ComputeAgent:
         self._calls = 0
         self._series_computed = 0
         self._compute_seconds = 0.0
+        # A Ray actor may serve a compiled-graph call on a background thread while a plain call
+        # runs on its main thread; Numba's default thread pool must not be entered twice.
+        self._kernels = threading.Lock()
 
     def compute(
         self,
@@ -190,6 +194,12 @@ class ComputeAgent:
     ) -> dict[str, np.ndarray]:
         """Everything ``request`` names for every row of (assets × bars) arrays: key → array."""
         arrays = _arrays(request, close=close, high=high, low=low, volume=volume)
+        with self._kernels:
+            return self._compute(request, arrays)
+
+    def _compute(
+        self, request: IndicatorRequest, arrays: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         close = arrays["close"]
         started = time.perf_counter()
         values: dict[str, np.ndarray] = {}

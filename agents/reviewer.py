@@ -2,12 +2,14 @@
 
 It can approve, veto or escalate, and nothing else: the governor applies its verdict with
 ``core.gate.final_tier``, which can only tighten the policy's tier. Without an
-ANTHROPIC_API_KEY the deterministic offline reviewer below answers, and says so in every verdict.
+ANTHROPIC_API_KEY the deterministic offline reviewer below answers, and says so in every verdict;
+with one, ``agents.reviewer_claude.ClaudeReviewer`` asks Claude. Both share ``ReviewerConfig``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +29,7 @@ OFFLINE_REVIEWER = "offline-deterministic/v1"
 
 
 class ReviewerConfig(BaseModel):
-    """`[reviewer]`: the offline reviewer's thresholds."""
+    """`[reviewer]`: the offline reviewer's thresholds and the Claude reviewer's settings."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -44,6 +46,52 @@ class ReviewerConfig(BaseModel):
     escalate_against_sentiment: float = Field(
         default=-0.5, ge=-1, le=0, description="Escalate buys of an asset scored below this"
     )
+    # The Claude reviewer (used only when ANTHROPIC_API_KEY is set).
+    model: str = Field(
+        default="claude-sonnet-4-6", min_length=1, description="Claude model that reviews"
+    )
+    max_output_tokens: int = Field(
+        default=1024, gt=0, le=8192, description="Most tokens one review may answer with"
+    )
+    timeout_s: float = Field(
+        default=30, gt=0, allow_inf_nan=False, description="Seconds one API attempt may take"
+    )
+    max_retries: int = Field(
+        default=2, ge=0, le=10, description="SDK retries of 429, 5xx, connection errors and "
+        "timeouts (with backoff); other errors are never retried",
+    )
+    daily_token_budget: int = Field(
+        default=2_000_000, ge=0, description="Input plus output tokens one UTC day may spend; "
+        "past it reviews escalate to a person without calling the API",
+    )
+    usd_per_million_input_tokens: float = Field(
+        default=3.0, ge=0, allow_inf_nan=False, description="List price of input tokens"
+    )
+    usd_per_million_output_tokens: float = Field(
+        default=15.0, ge=0, allow_inf_nan=False, description="List price of output tokens"
+    )
+    cache: bool = Field(
+        default=True, description="Answer an identical review from the local cache (the run's "
+        "database) instead of calling the API again",
+    )
+
+
+class Reviewer(Protocol):
+    """What the governor needs from a reviewer."""
+
+    def review(
+        self,
+        *,
+        proposal: Proposal,
+        assessment: RiskAssessment,
+        verdict: PolicyVerdict,
+        snapshot: MarketSnapshot,
+        sentiment: SentimentReading,
+        portfolio: PortfolioState,
+        headlines: Sequence[str] = (),
+    ) -> ReviewVerdict: ...
+
+    def health(self) -> dict[str, Any]: ...
 
 
 class OfflineReviewer:
@@ -62,7 +110,9 @@ class OfflineReviewer:
         snapshot: MarketSnapshot,
         sentiment: SentimentReading,
         portfolio: PortfolioState,
+        headlines: Sequence[str] = (),  # no rule of this reviewer reads text
     ) -> ReviewVerdict:
+        """Veto, escalate or approve by the thresholds in the config."""
         self.reviewed += 1
         config = self.config
         vetoes, escalations, flags = [], [], []

@@ -183,24 +183,35 @@ BATCH_SPECS = (
 def through_ray(repeats: int) -> None:
     import ray
 
+    from core.runtime import ActorProxy, _actor_class
+    from core.wiring import AgentSpec
+
     p = prices(20, 500, seed=4)
     arrays = {"close": p["close"], "high": p["high"], "low": p["low"]}
     request = IndicatorRequest(specs=BATCH_SPECS)
     local = ComputeAgent()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        actor = ray.remote(ComputeAgent).remote()
+        spec = AgentSpec("compute", ComputeAgent, {}, compiled=True)  # as core.wiring builds it
+        actor = ray.remote(_actor_class(spec)).remote()
         ray.get(actor.health.remote())
+        proxy = ActorProxy(actor, compiled=True)  # what MarketIntel holds in `quorum run`
         calls = max(50, 20 * repeats)
         t_local = timed(lambda: local.compute(request, **arrays), calls)
-        t_ray = timed(lambda: ray.get(actor.compute.remote(request, **arrays)), calls)
+        t_plain = timed(lambda: ray.get(actor.compute.remote(request, **arrays)), calls)
+        t_proxy = timed(lambda: proxy.compute(request, **arrays), calls)
+        compiled = proxy.uses_compiled_graph
+        proxy.close()
     finally:
         ray.shutdown()
     print(f"\none batched request: 20 assets × {len(BATCH_SPECS)} indicators × 500 bars, ms, "
           f"median of {calls}")
-    print(f"{'in-process ComputeAgent':34}{t_local * 1e3:>9.3f}")
-    print(f"{'Ray actor (ray.get round trip)':34}{t_ray * 1e3:>9.3f}")
-    print(f"{'Ray overhead':34}{(t_ray - t_local) * 1e3:>9.3f}")
+    print(f"{'in-process ComputeAgent':44}{t_local * 1e3:>9.3f}")
+    print(f"{'Ray actor, plain .remote() + ray.get':44}{t_plain * 1e3:>9.3f}")
+    label = "Ray actor, Quorum's proxy (compiled graph)" if compiled else "Ray actor, proxy (plain)"
+    print(f"{label:44}{t_proxy * 1e3:>9.3f}")
+    print(f"{'overhead, plain':44}{(t_plain - t_local) * 1e3:>9.3f}")
+    print(f"{'overhead, proxy':44}{(t_proxy - t_local) * 1e3:>9.3f}")
 
 
 def main() -> None:

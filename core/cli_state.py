@@ -1,19 +1,26 @@
 """`quorum approvals ...` and `quorum audit ...`: the commands that read and decide on state.
 
 The approvals commands are the first channel onto the one persisted approval queue; the TUI and
-Telegram will use the same queue API. These commands open an existing database only: they must
-never create one (a mistyped --db is an error, not a new empty log that verifies).
+Telegram will use the same queue API and the same allowlist check inside it. Approve and reject
+act as ``--as NAME`` (default: the OS user), checked against the config's ``[approvals] cli``
+list. That name is claimed, not proven: whoever can write the database can type any name, so the
+database file's permissions are the real boundary on this channel. These commands open an
+existing database only: they must never create one (a mistyped --db is an error, not a new empty
+log that verifies).
 """
 
 from __future__ import annotations
 
-import getpass
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from core.config import Settings
+from core.errors import ApprovalError
 from core.models import ApprovalRequest, ApprovalStatus
-from state.approvals import ApprovalQueue
+from state.approvals import ApprovalQueue, ApprovalRefusal
+from state.approvers import Approver, Channel, os_user
 from state.db import default_db_url, mask_url, open_existing
 from state.decision_log import verify
 
@@ -22,24 +29,35 @@ DbOption = Annotated[
     typer.Option("--db", help="Database URL or SQLite file path (default: quorum.db in the user data dir, or $QUORUM_DB)"),
 ]
 AsOption = Annotated[
-    str | None, typer.Option("--as", help="Approver identity (default: cli:<your user name>)")
+    str | None,
+    typer.Option("--as", help="Who you are: a name on the config's approvals.cli list (default: your OS user name)"),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config TOML whose approvals.cli list says who may decide (default: only your OS user)"),
 ]
 
 approvals_app = typer.Typer(help="List and decide requests waiting for people.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the hash-chained decision log.", no_args_is_help=True)
 
 
-def _queue(db: str | None) -> ApprovalQueue:
-    return ApprovalQueue(open_existing(db or default_db_url()))
+def _queue(db: str | None, config: Path | None = None) -> ApprovalQueue:
+    approvers = Settings.load(config).approvals
+    return ApprovalQueue(open_existing(db or default_db_url()), approvers=approvers)
 
 
-def _line(r: ApprovalRequest) -> str:
+def _line(r: ApprovalRequest, refused: int = 0) -> str:
     o = r.order
     return (
         f"{r.request_id}  {r.status.value:<8} {r.tier.value:<6} {o.side.value:<4} {o.asset:<6} "
         f"{o.notional_usd:>12,.2f}  approvals {len(r.approvals)}/{r.required_approvals}  "
         f"expires {r.expires_at:%Y-%m-%d %H:%M:%S}Z  decision {r.decision_id}"
+        + (f"  refused attempts {refused}" if refused else "")
     )
+
+
+def _refusal_line(refusal: ApprovalRefusal) -> str:
+    return f"{refusal} at {refusal.refused_at:%Y-%m-%d %H:%M:%S}Z: {refusal.reason}"
 
 
 @approvals_app.command("list")
@@ -48,33 +66,41 @@ def approvals_list(
     all_: Annotated[bool, typer.Option("--all", help="Every request, whatever its status")] = False,
     db: DbOption = None,
 ) -> None:
-    """List approval requests (pending ones by default), newest first."""
+    """List approval requests (pending ones by default), newest first, with refused attempts."""
     queue = _queue(db)
     queue.expire_due()
     wanted = None if all_ else status
     requests = queue.list(wanted)
     if not requests:
         typer.echo("no requests" + (f" with status {wanted.value}" if wanted else ""))
+    refused: dict[str, int] = {}
+    for refusal in queue.refusals(r.request_id for r in requests):
+        refused[refusal.request_id] = refused.get(refusal.request_id, 0) + 1
     for request in requests:
-        typer.echo(_line(request))
+        typer.echo(_line(request, refused.get(request.request_id, 0)))
 
 
 @approvals_app.command("show")
 def approvals_show(request_id: str, db: DbOption = None) -> None:
-    """Show one request with the exact order it binds."""
-    r = _queue(db).get(request_id)
+    """Show one request with the exact order it binds and any refused attempts on it."""
+    queue = _queue(db)
+    r = queue.get(request_id)
     typer.echo(_line(r))
     typer.echo(f"  payload hash  {r.payload_hash}")
     typer.echo(f"  order         {r.order.model_dump_json()}")
     typer.echo(f"  approvals     {', '.join(r.approvals) or 'none'}")
     if r.decided_by:
         typer.echo(f"  decided by    {r.decided_by} at {r.decided_at}  {r.reason or ''}".rstrip())
+    for refusal in queue.refusals([request_id]):
+        typer.echo(f"  {_refusal_line(refusal)}")
 
 
 @approvals_app.command("approve")
-def approvals_approve(request_id: str, as_: AsOption = None, db: DbOption = None) -> None:
-    """Approve a pending request (refused if expired, already decided or its payload changed)."""
-    r = _queue(db).approve(request_id, approver=as_ or _whoami())
+def approvals_approve(
+    request_id: str, as_: AsOption = None, config: ConfigOption = None, db: DbOption = None
+) -> None:
+    """Approve a pending request (refused if you are not on the cli allowlist, or it expired, was already decided or its order no longer matches its payload hash)."""
+    r = _queue(db, config).approve(request_id, approver=_approver(as_))
     typer.echo(f"{r.request_id}: {r.status.value} ({len(r.approvals)}/{r.required_approvals} approvals)")
 
 
@@ -83,10 +109,11 @@ def approvals_reject(
     request_id: str,
     reason: Annotated[str, typer.Option(help="Why, for the decision log")] = "",
     as_: AsOption = None,
+    config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
-    """Reject a pending request."""
-    r = _queue(db).reject(request_id, approver=as_ or _whoami(), reason=reason)
+    """Reject a pending request (refused if you are not on the cli allowlist)."""
+    r = _queue(db, config).reject(request_id, approver=_approver(as_), reason=reason)
     typer.echo(f"{r.request_id}: {r.status.value}")
 
 
@@ -105,5 +132,9 @@ def audit_verify(
     raise typer.Exit(1)
 
 
-def _whoami() -> str:
-    return f"cli:{getpass.getuser()}"
+def _approver(as_: str | None) -> Approver:
+    """``--as`` as given, else the OS user: a claim the cli allowlist is checked against."""
+    identity = as_ if as_ is not None else os_user()
+    if identity is None:
+        raise ApprovalError("cannot tell your OS user name; pass --as NAME")
+    return Approver(Channel.CLI, identity)

@@ -21,6 +21,7 @@ from agents.risk import RiskConfig
 from agents.sentiment import SentimentConfig
 from agents.strategy import StrategiesConfig
 from core.validation import read_toml, validate
+from state.approvers import ApprovalsConfig
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,16}$")
 """An asset symbol as the feeds know it: upper-case letters and digits, like BTC."""
@@ -93,6 +94,9 @@ class Settings(_Section):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     reviewer: ReviewerConfig = Field(default_factory=ReviewerConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    approvals: ApprovalsConfig = Field(
+        default_factory=ApprovalsConfig, description="Who may approve or reject, per channel"
+    )
     policy_file: Path | None = Field(
         default=None, description="Policy TOML; the shipped policies/default.toml when unset"
     )

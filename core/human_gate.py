@@ -1,8 +1,10 @@
 """The human gate: where decisions above the auto tier wait for people.
 
 QueueGate is the real one: the persisted approval queue that the CLI (and later the TUI and
-Telegram) decide on. SimulatedGate stands in for people in backtests only, and every decision it
-makes is labelled as simulated in the log.
+Telegram) decide on, each person checked against the ``[approvals]`` allowlists. The gate itself
+never approves: it only asks, watches, and cancels (rejects) what a run leaves undecided.
+SimulatedGate stands in for people in backtests only, and every decision it makes is labelled as
+simulated in the log.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class QueueGate:
         for request in self.queue.get_many(list(request_ids)).values():
             if request.status is ApprovalStatus.PENDING:
                 try:
-                    request = self.queue.reject(request.request_id, approver=RUN_ENDED, reason=reason)
+                    request = self.queue.cancel(request.request_id, by=RUN_ENDED, reason=reason)
                 except ApprovalError:
                     request = self.queue.get(request.request_id)  # decided meanwhile
             cancelled.append(request)

@@ -235,7 +235,24 @@ class ReviewVerdict(Model):
     risk_flags: tuple[str, ...] = ()
     confidence: float = Field(ge=0, le=1)
     reviewer: str = Field(description="Which reviewer answered, e.g. offline-deterministic/v1")
-    offline: bool = Field(description="True when no language model took part")
+    offline: bool = Field(description="True when no language model's answer decided the outcome")
+    model: str | None = Field(default=None, description="The language model asked, if any")
+    input_tokens: int = Field(default=0, ge=0, description="Input tokens this review was billed")
+    output_tokens: int = Field(default=0, ge=0, description="Output tokens this review was billed")
+    cost_usd: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="What this review cost at list price"
+    )
+    cached: bool = Field(default=False, description="Answered from the local cache, no API call")
+    request_id: str | None = Field(default=None, description="The API's request-id, for support")
+    error_class: str | None = Field(
+        default=None, description="Why the reviewer failed closed, e.g. RateLimitError; None if not"
+    )
+
+    @model_validator(mode="after")
+    def _failures_escalate(self) -> ReviewVerdict:
+        if self.error_class is not None and self.outcome is not ReviewOutcome.ESCALATE:
+            raise ValueError("a reviewer that failed must escalate (fail closed)")
+        return self
 
 
 class ApprovalStatus(StrEnum):

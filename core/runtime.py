@@ -2,16 +2,27 @@
 RayRuntime (named actors in namespace ``quorum``). The only module in Quorum that imports ray.
 
 Both expose ``call(agent, method, *args, **kwargs)``; the governor cannot tell them apart.
+
+An agent whose spec says ``compiled=True`` (the shared compute agent) is also reachable through
+a Ray compiled graph: each process that holds an ActorProxy to it compiles, on first use, one
+graph into the actor's generic ``_quorum_invoke`` method, and its calls then travel over shared
+memory channels instead of a task submission each (about 1 ms less per call here). A process
+that cannot compile one (an actor runs one compiled graph at a time) uses plain calls.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import ray
+import structlog
+from ray.exceptions import RayError, RayTaskError
 
 from core.wiring import AgentRef, AgentSpec
+
+log = structlog.get_logger(__name__)
 
 NAMESPACE = "quorum"
 
@@ -37,27 +48,123 @@ class LocalRuntime:
         self.agents.clear()
 
 
+def _quorum_invoke(self: Any, call: tuple[str, tuple, dict]) -> Any:
+    """The one method a compiled graph calls: ``(method, args, kwargs)`` → the method's result."""
+    method, args, kwargs = call
+    if method.startswith("_"):
+        raise AttributeError(f"{type(self).__name__}.{method} is private")
+    return getattr(self, method)(*args, **kwargs)
+
+
+def _quorum_claim(self: Any, token: str) -> bool:
+    """Reserve the actor's one compiled graph for the caller ``token``; False if taken.
+
+    Ray runs one compiled graph per actor; a second caller's graph would not fail to compile,
+    it would hang on its first call. So callers ask first, and the loser makes plain calls.
+    """
+    owner = getattr(self, "_quorum_graph_owner", None)
+    if owner is None:
+        self._quorum_graph_owner = owner = token
+    return owner == token
+
+
+def _quorum_release(self: Any, token: str) -> None:
+    if getattr(self, "_quorum_graph_owner", None) == token:
+        self._quorum_graph_owner = None
+
+
+def _actor_class(spec: AgentSpec) -> type:
+    """The class Ray instantiates: the agent's own, plus the compiled-graph methods."""
+    if not spec.compiled:
+        return spec.cls
+    methods = {"_quorum_invoke": _quorum_invoke, "_quorum_claim": _quorum_claim,
+               "_quorum_release": _quorum_release, "__module__": spec.cls.__module__}
+    return type(spec.cls.__name__, (spec.cls,), methods)
+
+
 class ActorProxy:
     """A handle to a named actor that looks like the plain object: ``proxy.method(...)``.
 
     Passed to agents that need another agent (MarketIntel → Compute) so agents stay ray-free.
+    With ``compiled=True`` calls go through a compiled graph built lazily in this process; if
+    the graph breaks (the actor restarted) it is dropped and the call is made the plain way,
+    which Ray retries under the agent's restart policy.
     """
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, *, compiled: bool = False) -> None:
         self._handle = handle
+        self._compiled = compiled
+        self._graph: Any = None
+        self._graph_failed = False
+        self._token = uuid.uuid4().hex
 
     def __reduce__(self):
-        return (ActorProxy, (self._handle,))
+        return (_proxy, (self._handle, self._compiled))  # the graph stays in its process
 
     def __getattr__(self, method: str) -> Any:
         if method.startswith("_"):
             raise AttributeError(method)  # no private lookups through the proxy (pickle asks)
-        remote = getattr(self._handle, method).remote
+        plain = getattr(self._handle, method).remote
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return ray.get(remote(*args, **kwargs))
+            graph = self._graph_for_calls()
+            if graph is None:
+                return ray.get(plain(*args, **kwargs))
+            try:
+                return ray.get(graph.execute((method, args, kwargs)))
+            except Exception as error:
+                if isinstance(error, RayTaskError) and not isinstance(error.cause, RayError):
+                    raise  # the method itself raised: exactly what a plain call would raise
+                # The graph broke (the actor died or restarted): fall back to a plain call,
+                # which Ray retries under the agent's restart policy.
+                log.warning("runtime.compiled_graph_lost", method=method,
+                            error=type(error).__name__)
+                self.close()
+                self._graph_failed = True
+                return ray.get(plain(*args, **kwargs))
 
         return call
+
+    @property
+    def uses_compiled_graph(self) -> bool:
+        return self._graph is not None
+
+    def close(self) -> None:
+        """Tear down this process's compiled graph, if any (plain calls keep working)."""
+        graph, self._graph = self._graph, None
+        if graph is None:
+            return
+        try:
+            graph.teardown()
+            ray.get(self._handle._quorum_release.remote(self._token))
+        except Exception as error:  # noqa: BLE001  (a dead actor's graph may not tear down)
+            log.debug("runtime.compiled_graph_teardown_failed", error=type(error).__name__)
+
+    def _graph_for_calls(self) -> Any:
+        if not self._compiled or self._graph_failed:
+            return None
+        if self._graph is None:
+            from ray.dag import InputNode
+
+            self._graph_failed = True  # until the graph is built: a failure means plain calls
+            if not ray.get(self._handle._quorum_claim.remote(self._token)):
+                log.info("runtime.compiled_graph_taken", detail="another caller holds it")
+                return None
+            try:
+                with InputNode() as call:
+                    node = self._handle._quorum_invoke.bind(call)
+                self._graph = node.experimental_compile()
+            except Exception as error:  # noqa: BLE001  (any failure here means plain calls)
+                log.info("runtime.compiled_graph_unavailable", error=type(error).__name__,
+                         detail=str(error)[:200])
+                ray.get(self._handle._quorum_release.remote(self._token))
+                return None
+            self._graph_failed = False
+        return self._graph
+
+
+def _proxy(handle: Any, compiled: bool) -> ActorProxy:
+    return ActorProxy(handle, compiled=compiled)
 
 
 class RayRuntime:
@@ -76,13 +183,16 @@ class RayRuntime:
                 configure_logging=False,
             )
         self.handles: dict[str, Any] = {}
+        compiled: dict[str, bool] = {}
         for spec in specs:
             kwargs = {
-                k: ActorProxy(self.handles[v.name]) if isinstance(v, AgentRef) else v
+                k: ActorProxy(self.handles[v.name], compiled=compiled[v.name])
+                if isinstance(v, AgentRef) else v
                 for k, v in spec.kwargs.items()
             }
+            compiled[spec.name] = spec.compiled
             self.handles[spec.name] = (
-                ray.remote(spec.cls)
+                ray.remote(_actor_class(spec))
                 .options(
                     name=spec.name,
                     namespace=NAMESPACE,

@@ -78,7 +78,7 @@ class Session:
         self.engine = make_engine(db_url)
         self.decision_log = DecisionLog(self.engine)
         human_gate: HumanGate = (
-            QueueGate(ApprovalQueue(self.engine))
+            QueueGate(ApprovalQueue(self.engine, approvers=settings.approvals))
             if gate == "queue"
             else SimulatedGate(approve=gate == "approve")
         )

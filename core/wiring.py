@@ -16,7 +16,7 @@ from agents.risk import RiskAgent
 from agents.sentiment import SentimentAgent
 from agents.strategy import StrategyAgent
 from agents.treasury import TreasuryAgent
-from core.config import Settings
+from core.config import Secrets, Settings
 from core.feeds.base import MarketData
 
 
@@ -52,6 +52,8 @@ class AgentSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     restart: Restart = Restart()
     num_cpus: float = 0.0
+    compiled: bool = False
+    """Callers reach it through a Ray compiled graph (hot, stateless agents only)."""
 
 
 STATELESS = Restart(max_restarts=3, max_task_retries=1)
@@ -59,14 +61,27 @@ NEVER = Restart(max_restarts=0, max_task_retries=0)
 
 
 def build_specs(
-    settings: Settings, *, data: MarketData, db_url: str | None, run_id: str
+    settings: Settings,
+    *,
+    data: MarketData,
+    db_url: str | None,
+    run_id: str,
+    secrets: Secrets | None = None,
 ) -> list[AgentSpec]:
-    """The agents in dependency order (compute first: MarketIntel holds a handle to it)."""
+    """The agents in dependency order (compute first: MarketIntel holds a handle to it).
+
+    The reviewer is Claude when ``secrets`` (default: the environment) hold an Anthropic key,
+    else the offline reviewer.
+    """
+    secrets = secrets if secrets is not None else Secrets.from_env()
     strategies = settings.strategies
     specs_probe = StrategyAgent(strategies, run_id=run_id).required_indicators()
     return [
         # Stateless and warm: restart freely, retry calls.
-        AgentSpec("compute", ComputeAgent, {}, Restart(max_restarts=-1, max_task_retries=3), 1.0),
+        AgentSpec(
+            "compute", ComputeAgent, {}, Restart(max_restarts=-1, max_task_retries=3), 1.0,
+            compiled=True,
+        ),
         # Holds the feed it was built with: a restarted actor would come back without it,
         # so it fails closed until feeds can be rebuilt from a spec.
         AgentSpec(
@@ -93,7 +108,7 @@ def build_specs(
             STATELESS,
         ),
         # A review may cost money: restart the actor, but never retry a call on its own.
-        AgentSpec("reviewer", OfflineReviewer, {"config": settings.reviewer}, Restart(3, 0)),
+        _reviewer_spec(settings, secrets=secrets, db_url=db_url),
         # Stateful money agents: a restart would lose state; fail closed instead.
         AgentSpec(
             "treasury",
@@ -108,3 +123,18 @@ def build_specs(
             NEVER,
         ),
     ]
+
+
+def _reviewer_spec(settings: Settings, *, secrets: Secrets, db_url: str | None) -> AgentSpec:
+    """Claude with a key (the key stays a SecretStr until the client is built), else offline.
+
+    A review may cost money: the actor restarts, but no call is ever retried on its own.
+    """
+    key = secrets.anthropic_api_key
+    if key is None:
+        return AgentSpec("reviewer", OfflineReviewer, {"config": settings.reviewer}, Restart(3, 0))
+    # Imported here: the SDK takes about a second to import, and offline runs never need it.
+    from agents.reviewer_claude import ClaudeReviewer
+
+    kwargs = {"config": settings.reviewer, "api_key": key, "db_url": db_url}
+    return AgentSpec("reviewer", ClaudeReviewer, kwargs, Restart(3, 0))

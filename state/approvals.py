@@ -2,7 +2,11 @@
 
 Requests live in the database so the CLI, the TUI, Telegram and the running system share them.
 Every status change is a conditional UPDATE (``… WHERE status = 'pending'``), so two processes
-can never both decide one request. Expiry means reject. This module never executes anything.
+can never both decide one request. Expiry means reject. Every person's decision passes one check,
+here, whatever the channel: the approver's identity must be on that channel's allowlist
+(``[approvals]``); anyone else is refused, and the refusal is logged and kept in the database.
+Only Quorum itself (``quorum:…``) may decide without a person, and only to reject. This module
+never executes anything.
 """
 
 from __future__ import annotations
@@ -12,28 +16,65 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.canonical import canonical_bytes, sha256_hex
 from core.errors import ApprovalError
+from core.logging import get_logger
 from core.models import ApprovalRequest, ApprovalStatus, Order, Tier
-from state.tables import ApprovalRow, as_utc, utc_now
+from state.approvers import ApprovalsConfig, Approver, shown_identity
+from state.tables import ApprovalRefusalRow, ApprovalRow, as_utc, utc_now
 
 _TABLE = ApprovalRow.__table__
 _COLUMNS = _TABLE.c
+_REFUSALS = ApprovalRefusalRow.__table__
 _PENDING = ApprovalStatus.PENDING.value
 _MAX_RACES = 5
+SYSTEM_PREFIX = "quorum:"
+"""Quorum's own actors (``quorum:expiry``, ``quorum:run-ended``); no person's name has a colon."""
+EXPIRY = "quorum:expiry"
+
+log = get_logger("quorum.approvals")
+
+Action = Literal["approve", "reject"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRefusal:
+    """A refused attempt to decide a request, as recorded."""
+
+    request_id: str
+    action: Action
+    channel: str
+    identity: str
+    reason: str
+    refused_at: datetime
+
+    def __str__(self) -> str:
+        return f"refused: {self.identity!r} via {self.channel} ({self.action})"
 
 
 class ApprovalQueue:
-    """Creates, lists and decides approval requests stored in the database."""
+    """Creates, lists and decides approval requests stored in the database.
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
+    ``approvers`` is the ``[approvals]`` allowlist every approve and reject is checked against;
+    left out, the defaults (cli and tui: the OS user only; telegram: nobody).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        approvers: ApprovalsConfig | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self._engine = engine
+        self._approvers = approvers if approvers is not None else ApprovalsConfig()
         self._clock = clock
 
     def request(
@@ -91,42 +132,100 @@ class ApprovalQueue:
             return [_to_model(row) for row in conn.execute(stmt)]
 
     def approve(
-        self, request_id: str, *, approver: str, expected_payload_hash: str | None = None
+        self, request_id: str, *, approver: Approver, expected_payload_hash: str | None = None
     ) -> ApprovalRequest:
-        """Record ``approver``'s approval; the request is APPROVED once enough have approved."""
-        if not approver.strip():
-            raise ApprovalError(f"request {request_id}: an approval needs the approver's name")
+        """Record ``approver``'s approval; the request is APPROVED once enough people approved."""
+        person = self.authorize(request_id, approver, action="approve")
         for _ in range(_MAX_RACES):
             row = self._row(request_id)
             self._refuse_unless_open(row)
             _refuse_changed_payload(row, expected_payload_hash)
             approvals = json.loads(row.approvals_json)
-            if approver in approvals:
-                raise ApprovalError(f"request {request_id}: {approver} has already approved it")
-            approvals.append(approver)
+            if person in approvals:
+                raise ApprovalError(f"request {request_id}: {person} has already approved it")
+            approvals.append(person)
             values: dict[str, Any] = {"approvals_json": json.dumps(approvals)}
             if len(approvals) >= row.required_approvals:
                 values |= {
                     "status": ApprovalStatus.APPROVED.value,
                     "decided_at": self._now(),
-                    "decided_by": approver,
+                    "decided_by": person,
                 }
             # Only if nobody changed the request since we read it; otherwise read it again.
             if self._update_if_unchanged(row, values):
                 return self.get(request_id)
         raise ApprovalError(f"request {request_id}: changed {_MAX_RACES} times while approving")
 
-    def reject(self, request_id: str, *, approver: str, reason: str = "") -> ApprovalRequest:
-        """Reject the request; refused if it is already decided."""
-        if not approver.strip():
-            raise ApprovalError(f"request {request_id}: a rejection needs the approver's name")
+    def reject(self, request_id: str, *, approver: Approver, reason: str = "") -> ApprovalRequest:
+        """Reject the request for ``approver``; refused if it is already decided."""
+        person = self.authorize(request_id, approver, action="reject")
+        return self._reject(request_id, by=person, reason=reason)
+
+    def cancel(self, request_id: str, *, by: str, reason: str) -> ApprovalRequest:
+        """Quorum itself rejects a pending request (``by`` is a ``quorum:…`` actor, never a person)."""
+        if not by.startswith(SYSTEM_PREFIX):
+            raise ApprovalError(
+                f"request {request_id}: cancel is for Quorum's own actors ({SYSTEM_PREFIX}…), "
+                f"not {by!r}; people reject"
+            )
+        return self._reject(request_id, by=by, reason=reason)
+
+    def authorize(self, request_id: str, approver: Approver, *, action: Action) -> str:
+        """The person ``approver`` is; refused, recorded and logged if no allowlist admits it.
+
+        The one check behind every approve and reject, whatever the channel.
+        """
+        if not isinstance(approver, Approver):
+            raise ApprovalError(
+                f"request {request_id}: the approver must be an Approver(channel, identity), "
+                f"not {type(approver).__name__}"
+            )
+        person = self._approvers.person(approver)
+        if person is not None:
+            return person
+        reason = f"not on the [approvals] {approver.channel.value} allowlist"
+        refusal = {
+            "request_id": request_id[:200],
+            "action": action,
+            "channel": approver.channel.value,
+            "identity": shown_identity(approver.identity),
+            "reason": reason,
+            "refused_at": self._now(),
+        }
+        with self._engine.begin() as conn:
+            conn.execute(_REFUSALS.insert(), refusal)
+        log.warning("approvals.refused", **{k: v for k, v in refusal.items() if k != "refused_at"})
+        raise ApprovalError(
+            f"request {request_id}: {approver} may not {action} ({reason}); "
+            "the attempt was recorded"
+        )
+
+    def refusals(
+        self, request_ids: Iterable[str] | None = None
+    ) -> builtins.list[ApprovalRefusal]:
+        """Refused attempts, newest first; only those on ``request_ids`` if given."""
+        stmt = select(_REFUSALS).order_by(
+            _REFUSALS.c.refused_at.desc(), _REFUSALS.c.refusal_id.desc()
+        )
+        if request_ids is not None:
+            stmt = stmt.where(_REFUSALS.c.request_id.in_(builtins.list(request_ids)))
+        with self._engine.connect() as conn:
+            return [
+                ApprovalRefusal(
+                    request_id=row.request_id, action=row.action, channel=row.channel,
+                    identity=row.identity, reason=row.reason, refused_at=row.refused_at,
+                )
+                for row in conn.execute(stmt)
+            ]
+
+    def _reject(self, request_id: str, *, by: str, reason: str) -> ApprovalRequest:
         row = self._row(request_id)
         if row.status != _PENDING:
             raise ApprovalError(f"request {request_id} is already {row.status}")
         values = {
             "status": ApprovalStatus.REJECTED.value,
             "decided_at": self._now(),
-            "decided_by": approver,
+            "decided_by": by,
             "reason": reason,
         }
         if not self._update_if_pending(request_id, values):
@@ -194,7 +293,7 @@ def _expired_values(now: datetime) -> dict[str, Any]:
     return {
         "status": ApprovalStatus.EXPIRED.value,
         "decided_at": now,
-        "decided_by": "expiry",
+        "decided_by": EXPIRY,
         "reason": "expired before enough approvals",
     }
 

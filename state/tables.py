@@ -100,3 +100,21 @@ class OrderRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UtcDateTime)
     fill_json: str | None = Field(default=None, sa_type=Text)
     error: str | None = Field(default=None, sa_type=Text)
+
+
+class ApprovalRefusalRow(SQLModel, table=True):
+    """One refused attempt to decide a request: who (channel and identity), what, when and why.
+
+    Written when an identity that no allowlist admits tries to approve or reject, so the TUI can
+    show ``refused: 'mallory' via cli``. The request id is kept as given, even an unknown one.
+    """
+
+    __tablename__ = "approval_refusals"
+
+    refusal_id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(index=True)
+    action: str = Field(description="approve | reject")
+    channel: str = Field(description="cli | tui | telegram")
+    identity: str = Field(description="As the channel gave it, cut to 64 characters")
+    reason: str = Field(sa_type=Text)
+    refused_at: datetime = Field(sa_type=UtcDateTime, index=True)

@@ -11,6 +11,24 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
+# No test may reach the real Anthropic API by accident: the key (and any base URL) leave the
+# environment before anything (Ray workers included) starts. Tests marked ``live`` get the key
+# back and are skipped without one.
+LIVE_ANTHROPIC_KEY = os.environ.pop("ANTHROPIC_API_KEY", None)
+os.environ.pop("ANTHROPIC_BASE_URL", None)
+
+
+@pytest.fixture(autouse=True)
+def _live_key_only_for_live_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("live") is None:
+        yield
+        return
+    if not LIVE_ANTHROPIC_KEY:
+        pytest.skip("a live test: needs ANTHROPIC_API_KEY")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ANTHROPIC_API_KEY", LIVE_ANTHROPIC_KEY)
+        yield
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

@@ -2,7 +2,15 @@
 
 One loop over the bars of each asset updates every indicator's state at once, assets in
 parallel. Causal: ``out[..., t]`` reads bars 0..t only. It trusts its arguments (``fused.py``
-validates them) and never calls into Python.
+validates them), never allocates a bar-long array (the caller hands in one output block: numpy
+maps large blocks on huge pages, Numba's allocator does not) and never calls into Python.
+
+The two rolling windows (Bollinger over closes, volatility over log returns) keep running sums
+of ``x - anchor``, where the anchor is the window's mean at the last exact recomputation: one
+add per sum per bar, no dependency chain through a division. The sums are recomputed exactly
+(two-pass, re-anchored) every RESYNC_BARS bars, which keeps the mean near the anchor (or
+``s2 - s1²/n`` would cancel digits as prices trend away), and when the window's spread collapses
+below RESYNC_DROP of its peak (a spike left: the sums still carry its rounding).
 """
 
 from __future__ import annotations
@@ -15,13 +23,13 @@ from core.kernels._oscillators import _rsi_value  # one definition of the RSI-is
 
 EMA_FAST, EMA_SLOW, RSI, ATR, BB_UPPER, BB_MIDDLE, BB_LOWER, VOLATILITY = range(8)
 N_OUTPUTS = 8
-"""Positions of the outputs in the list ``fused_2d`` returns."""
+"""Positions of the outputs in the (N_OUTPUTS × assets × bars) block ``fused_2d`` fills."""
 
-RESYNC_BARS = 1024
-"""Rolling moments are recomputed exactly this often, so rounding cannot build up."""
+RESYNC_BARS = 256
+"""Bars between exact recomputations of the rolling sums, which bounds slow drift."""
 
-RESYNC_DROP = 1e-4
-"""They are also recomputed whenever the squared deviations fall below this fraction of their peak since the last
+RESYNC_DROP = 1e-3
+"""Recompute when the squared deviations fall below this fraction of their peak since the last
 recompute: the rounding error of a large-variance window would otherwise swamp a quiet one."""
 
 
@@ -41,25 +49,16 @@ def _window_moments(x, end, period):
 
 
 @njit(cache=True)
-def _slide(mean, m2, x_in, x_out, inv_period):
-    """Welford's update when ``x_in`` enters a window of fixed length and ``x_out`` leaves it."""
-    delta = x_in - x_out
-    old_mean = mean
-    mean += delta * inv_period
-    m2 += delta * (x_in - mean + x_out - old_mean)
-    return mean, m2
-
-
-@njit(cache=True)
-def _rolling_moments(x, t, period, mean, m2, peak):
-    """Slide the window to end at ``t``; recompute it exactly when rounding could matter."""
-    mean, m2 = _slide(mean, m2, x[t], x[t - period], 1.0 / period)
-    if m2 < peak * RESYNC_DROP:
-        mean, m2 = _window_moments(x, t, period)
-        peak = m2
-    elif m2 > peak:
-        peak = m2
-    return mean, m2, peak
+def _anchored(x, end, period):
+    """(anchor, s1, s2): the window's mean, and the sums of ``x - anchor`` and its square."""
+    anchor, _ = _window_moments(x, end, period)
+    s1 = 0.0
+    s2 = 0.0
+    for t in range(end - period + 1, end + 1):
+        y = x[t] - anchor
+        s1 += y
+        s2 += y * y
+    return anchor, s1, s2
 
 
 @njit(cache=True)
@@ -72,32 +71,41 @@ def _run_length(x, t, cap):
 
 
 @njit(cache=True)
-def _std(m2, divisor, run, period):
+def _std(m2, inv_divisor, run, period):
     """Std from squared deviations; exactly 0 when the whole window holds one value."""
     if run >= period or m2 <= 0.0:
         return 0.0
-    return np.sqrt(m2 / divisor)
+    return np.sqrt(m2 * inv_divisor)
 
 
 @njit(cache=True)
-def _fused_row(high, low, close, p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol, out, i):
+def _returns_window(log_close, end, period, window):
+    """Fill ``window`` with the ``period`` log returns ending at bar ``end``."""
+    for j in range(period):
+        t = end - period + 1 + j
+        window[j] = log_close[t] - log_close[t - 1]
+
+
+@njit(cache=True)
+def _fused_row(high, low, close, log_close, p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol, out, i):
     """One asset: seeds and short catch-up loops up to the last warm-up bar, then one pass."""
     n = close.shape[0]
-    o_fast, o_slow, o_rsi, o_atr = out[EMA_FAST][i], out[EMA_SLOW][i], out[RSI][i], out[ATR][i]
-    o_up, o_mid, o_low = out[BB_UPPER][i], out[BB_MIDDLE][i], out[BB_LOWER][i]
-    o_vol = out[VOLATILITY][i]
+    o_fast, o_slow, o_rsi, o_atr = out[EMA_FAST, i], out[EMA_SLOW, i], out[RSI, i], out[ATR, i]
+    o_up, o_mid, o_low = out[BB_UPPER, i], out[BB_MIDDLE, i], out[BB_LOWER, i]
+    o_vol = out[VOLATILITY, i]
     # The last first-value index: from there on every indicator is in its steady state.
     last = max(p_fast - 1, p_slow - 1, p_rsi, p_atr, p_bb - 1, p_vol)
     stop = min(last + 1, n)
     # NaN only where an indicator is still warming up (the steady pass writes every later bar).
-    for o in (o_fast, o_slow, o_rsi, o_atr, o_up, o_mid, o_low, o_vol):
-        o[:stop] = np.nan
+    for row in range(N_OUTPUTS):
+        out[row, i, :stop] = np.nan
     a_fast = 2.0 / (p_fast + 1.0)
     a_slow = 2.0 / (p_slow + 1.0)
     keep_fast, keep_slow = 1.0 - a_fast, 1.0 - a_slow
     inv_rsi, decay_rsi = 1.0 / p_rsi, (p_rsi - 1.0) / p_rsi
     inv_atr, decay_atr = 1.0 / p_atr, (p_atr - 1.0) / p_atr
-    vol_div = p_vol - 1.0
+    inv_bb = 1.0 / p_bb
+    inv_vol_div = 1.0 / (p_vol - 1.0)
 
     # The EMAs warm up in the batch kernel itself, so their values are the batch EMA's bits.
     ema_from_into(close[:stop], 0, p_fast, o_fast[:stop])
@@ -131,30 +139,31 @@ def _fused_row(high, low, close, p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol, o
             atr = atr * decay_atr + (max(high[t], close[t - 1]) - min(low[t], close[t - 1])) * inv_atr
             o_atr[t] = atr
 
-    bb_mean, bb_m2, bb_peak, bb_run = 0.0, 0.0, 0.0, 1
     if p_bb <= n:
         for t in range(p_bb - 1, stop):
-            bb_mean, bb_m2 = _window_moments(close, t, p_bb)
-            std = _std(bb_m2, p_bb, _run_length(close, t, p_bb), p_bb)
-            o_up[t], o_mid[t], o_low[t] = bb_mean + k * std, bb_mean, bb_mean - k * std
-        bb_peak = bb_m2
-        bb_run = _run_length(close, stop - 1, p_bb)
+            mean, m2 = _window_moments(close, t, p_bb)
+            std = _std(m2, inv_bb, _run_length(close, t, p_bb), p_bb)
+            o_up[t], o_mid[t], o_low[t] = mean + k * std, mean, mean - k * std
 
-    returns = np.empty(n)  # log returns; returns[0] is unused
-    prev_log = np.log(close[0]) if n > 0 else 0.0
-    for t in range(1, stop):
-        log_c = np.log(close[t])
-        returns[t] = log_c - prev_log
-        prev_log = log_c
-    vol_mean, vol_m2, vol_peak, vol_run = 0.0, 0.0, 0.0, 1
+    window = np.empty(p_vol)  # the returns in the volatility window, for exact recomputation
     if p_vol < n:
         for t in range(p_vol, stop):
-            vol_mean, vol_m2 = _window_moments(returns, t, p_vol)
-            o_vol[t] = _std(vol_m2, vol_div, _run_length(returns[1:], t - 1, p_vol), p_vol)
-        vol_peak = vol_m2
-        vol_run = _run_length(returns[1:], stop - 2, p_vol) if stop >= 2 else 1
+            _returns_window(log_close, t, p_vol, window)
+            _, m2 = _window_moments(window, p_vol - 1, p_vol)
+            o_vol[t] = _std(m2, inv_vol_div, _run_length(window, p_vol - 1, p_vol), p_vol)
+    if stop >= n:
+        return
 
-    # One pass over the rest: every indicator is warm, no branches on warm-up.
+    # Steady state. Running sums about an anchor; see the module docstring.
+    bb_anchor, bb_s1, bb_s2 = _anchored(close, stop - 1, p_bb)
+    bb_peak = bb_s2 - bb_s1 * bb_s1 * inv_bb
+    bb_run = _run_length(close, stop - 1, p_bb)
+    _returns_window(log_close, stop - 1, p_vol, window)
+    vol_anchor, vol_s1, vol_s2 = _anchored(window, p_vol - 1, p_vol)
+    inv_vol = 1.0 / p_vol
+    vol_peak = vol_s2 - vol_s1 * vol_s1 * inv_vol
+    vol_run = _run_length(window, p_vol - 1, p_vol)
+    previous_return = window[p_vol - 1]
     countdown = RESYNC_BARS
     for t in range(stop, n):
         c = close[t]
@@ -171,38 +180,48 @@ def _fused_row(high, low, close, p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol, o
         atr = atr * decay_atr + (max(high[t], prev) - min(low[t], prev)) * inv_atr
         o_atr[t] = atr
 
-        log_c = np.log(c)
-        r = log_c - prev_log
-        prev_log = log_c
-        returns[t] = r
+        r = log_close[t] - log_close[t - 1]
+        r_out = log_close[t - p_vol] - log_close[t - p_vol - 1]
         bb_run = bb_run + 1 if c == prev else 1
-        vol_run = vol_run + 1 if r == returns[t - 1] else 1
+        vol_run = vol_run + 1 if r == previous_return else 1
+        previous_return = r
+        y_in = c - bb_anchor
+        y_out = close[t - p_bb] - bb_anchor
+        bb_s1 += y_in - y_out
+        bb_s2 += (y_in - y_out) * (y_in + y_out)
+        z_in = r - vol_anchor
+        z_out = r_out - vol_anchor
+        vol_s1 += z_in - z_out
+        vol_s2 += (z_in - z_out) * (z_in + z_out)
+        bb_m2 = bb_s2 - bb_s1 * bb_s1 * inv_bb
+        vol_m2 = vol_s2 - vol_s1 * vol_s1 * inv_vol
         countdown -= 1
-        if countdown == 0:  # recompute exactly now and then so rounding cannot build up
+        if countdown == 0 or bb_m2 < bb_peak * RESYNC_DROP or vol_m2 < vol_peak * RESYNC_DROP:
             countdown = RESYNC_BARS
-            bb_mean, bb_m2 = _window_moments(close, t, p_bb)
-            vol_mean, vol_m2 = _window_moments(returns, t, p_vol)
-            bb_peak, vol_peak = bb_m2, vol_m2
+            bb_anchor, bb_s1, bb_s2 = _anchored(close, t, p_bb)
+            _returns_window(log_close, t, p_vol, window)
+            vol_anchor, vol_s1, vol_s2 = _anchored(window, p_vol - 1, p_vol)
+            bb_m2 = bb_s2 - bb_s1 * bb_s1 * inv_bb
+            vol_m2 = vol_s2 - vol_s1 * vol_s1 * inv_vol
+            bb_peak = bb_m2
+            vol_peak = vol_m2
         else:
-            bb_mean, bb_m2, bb_peak = _rolling_moments(close, t, p_bb, bb_mean, bb_m2, bb_peak)
-            vol_mean, vol_m2, vol_peak = _rolling_moments(
-                returns, t, p_vol, vol_mean, vol_m2, vol_peak
-            )
-        std = _std(bb_m2, p_bb, bb_run, p_bb)
-        o_up[t] = bb_mean + k * std
-        o_mid[t] = bb_mean
-        o_low[t] = bb_mean - k * std
-        o_vol[t] = _std(vol_m2, vol_div, vol_run, p_vol)
+            bb_peak = max(bb_peak, bb_m2)
+            vol_peak = max(vol_peak, vol_m2)
+        mean = bb_anchor + bb_s1 * inv_bb
+        std = _std(bb_m2, inv_bb, bb_run, p_bb)
+        o_up[t] = mean + k * std
+        o_mid[t] = mean
+        o_low[t] = mean - k * std
+        o_vol[t] = _std(vol_m2, inv_vol_div, vol_run, p_vol)
 
 
 @njit(cache=True, parallel=True)
-def fused_2d(high, low, close, p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol):
-    """The standard set of every row (assets × bars): N_OUTPUTS arrays shaped like ``close``.
-
-    Separate arrays, not one (N_OUTPUTS × assets × bars) block: a block that large is mapped
-    fresh by the allocator on every call and pays a page fault per 4 KiB page.
-    """
-    out = [np.empty_like(close) for _ in range(N_OUTPUTS)]
+def fused_2d(high, low, close, log_close, p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol, out):
+    """Fill ``out`` (N_OUTPUTS × assets × bars) with the standard set of every row of the
+    (assets × bars) inputs; ``log_close`` is ``np.log(close)`` (numpy's vectorised log)."""
     for i in prange(close.shape[0]):
-        _fused_row(high[i], low[i], close[i], p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol, out, i)
-    return out
+        _fused_row(
+            high[i], low[i], close[i], log_close[i], p_fast, p_slow, p_rsi, p_atr, p_bb, k, p_vol,
+            out, i,
+        )

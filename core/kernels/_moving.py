@@ -11,7 +11,6 @@ from numba import njit, prange
 
 from core.kernels._rolling import _CANCELLED, window_sum
 
-
 _SMA_RESEED_EVERY = 1024
 """Bars between exact recomputations of the SMA's running sum, which bounds its drift."""
 

@@ -81,9 +81,19 @@ _ROWS = {
 
 
 def fused(
-    *, high: np.ndarray, low: np.ndarray, close: np.ndarray, params: FusedParams | None = None
+    *,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    params: FusedParams | None = None,
+    out: np.ndarray | None = None,
 ) -> FusedIndicators:
-    """The standard set for every row of (assets × bars) arrays, or one (bars,) series."""
+    """The standard set for every row of (assets × bars) arrays, or one (bars,) series.
+
+    ``out``, when given, is a float64 block from ``output_block(close.shape)`` that receives the
+    results (the returned arrays are views into it): a caller that computes every tick reuses
+    one block instead of mapping fresh memory each time. It overwrites what the block held.
+    """
     params = params if params is not None else FusedParams()
     c = _as_prices(close, "close")
     h = _as_prices(high, "high")
@@ -91,16 +101,23 @@ def fused(
     for name, array in (("high", h), ("low", lo)):
         if array.shape != c.shape:
             raise ValueError(f"{name} has shape {array.shape}, close has {c.shape}; they must match")
+    block = output_block(c.shape) if out is None else _check_block(out, c.shape)
     one_d = c.ndim == 1
     if one_d:
         c, h, lo = c[np.newaxis, :], h[np.newaxis, :], lo[np.newaxis, :]
-    out = _fused.fused_2d(
-        h, lo, c, params.ema_fast, params.ema_slow, params.rsi, params.atr,
+    with np.errstate(divide="ignore", invalid="ignore"):  # log of a price <= 0 is NaN, as before
+        log_close = np.log(c)
+    _fused.fused_2d(
+        h, lo, c, log_close, params.ema_fast, params.ema_slow, params.rsi, params.atr,
         params.bollinger, float(params.bollinger_k), params.volatility,
+        block.reshape((_fused.N_OUTPUTS, *c.shape)),
     )
-    if one_d:
-        out = [values[0] for values in out]
-    return FusedIndicators(**{name: out[row] for name, row in _ROWS.items()})
+    return FusedIndicators(**{name: block[row] for name, row in _ROWS.items()})
+
+
+def output_block(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised float64 block for ``fused(..., out=)``: one slab per output."""
+    return np.empty((_fused.N_OUTPUTS, *shape))
 
 
 def warm_up() -> None:
@@ -114,6 +131,16 @@ def _as_prices(array: np.ndarray, name: str) -> np.ndarray:
     if x.ndim not in (1, 2):
         raise ValueError(f"{name} must be 1-D (bars) or 2-D (assets × bars), got shape {x.shape}")
     return x
+
+
+def _check_block(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    expected = (_fused.N_OUTPUTS, *shape)
+    if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != np.float64:
+        got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise ValueError(f"out must be a float64 block shaped {expected} (output_block), got {got}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous (use output_block)")
+    return out
 
 
 def _check_int(value: object, name: str, *, minimum: int) -> None:

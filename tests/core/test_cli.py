@@ -14,10 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from core.models import Order, Side, Tier
-from state.approvals import ApprovalQueue
-from state.db import make_engine
-
 QUORUM = [sys.executable, "-m", "core.cli"]
 
 
@@ -62,24 +58,6 @@ def test_audit_verify_names_the_first_bad_entry_and_exits_1(tmp_path, db_url):
     verified = quorum("audit", "verify", "--db", db_url)
     assert verified.returncode == 1
     assert "first bad entry 5" in verified.stdout
-
-
-def test_approvals_are_listed_approved_and_rejected_from_the_command_line(db_url):
-    queue = ApprovalQueue(make_engine(db_url))
-    requests = [
-        queue.request(_order(f"d-{i}"), tier=Tier.HUMAN, required_approvals=1, expiry_s=900)
-        for i in range(2)
-    ]
-    listed = quorum("approvals", "list", "--db", db_url)
-    assert all(r.request_id in listed.stdout for r in requests)
-    approved = quorum("approvals", "approve", requests[0].request_id, "--as", "alice", "--db", db_url)
-    assert approved.returncode == 0 and "approved" in approved.stdout
-    again = quorum("approvals", "approve", requests[0].request_id, "--as", "bob", "--db", db_url)
-    assert again.returncode == 2
-    assert "already approved" in again.stderr and "Traceback" not in again.stderr
-    rejected = quorum("approvals", "reject", requests[1].request_id, "--db", db_url)
-    assert rejected.returncode == 0 and "rejected" in rejected.stdout
-    assert queue.get(requests[1].request_id).status.value == "rejected"
 
 
 def test_a_bad_data_file_is_refused_naming_file_row_and_problem(tmp_path, db_url):
@@ -245,9 +223,3 @@ def _count(db_url: str) -> int:
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
         return conn.execute("SELECT COUNT(*) FROM decision_log").fetchone()[0]
 
-
-def _order(decision_id: str) -> Order:
-    from datetime import UTC, datetime
-
-    return Order(order_id=f"o-{decision_id}", decision_id=decision_id, tick=1,
-                 created_at=datetime.now(UTC), asset="ETH", side=Side.BUY, notional_usd=20_000)

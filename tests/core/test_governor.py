@@ -13,10 +13,14 @@ from core.runtime import LocalRuntime
 from core.wiring import build_specs
 from policies.engine import PolicyEngine
 from state.approvals import ApprovalQueue
+from state.approvers import ApprovalsConfig, Approver, Channel
 from state.db import make_engine
 from state.decision_log import DecisionLog, verify
 from state.orders import OrderStore
 from tests.integration.support import market, settings, write_policy
+
+
+ALICE = Approver(Channel.CLI, "alice")
 
 
 class Clock:
@@ -33,7 +37,7 @@ def system(tmp_path, db_url):
     s = settings(policy=policy_path, assets=("BTC", "ETH"))
     engine = make_engine(db_url)
     clock = Clock()
-    queue = ApprovalQueue(engine, clock=clock)
+    queue = ApprovalQueue(engine, approvers=ApprovalsConfig(cli=("alice",)), clock=clock)
     runtime = LocalRuntime(build_specs(s, data=market(s, bars=200), db_url=db_url, run_id="t"))
     governor = Governor(runtime=runtime, policy=PolicyEngine.load(policy_path),
                         decision_log=DecisionLog(engine), human_gate=QueueGate(queue),
@@ -69,7 +73,7 @@ def test_an_approved_request_executes_exactly_the_approved_order(system):
     governor, queue, clock, engine = system
     tick = run_until_a_request(governor, queue)
     request = queue.list()[0]
-    queue.approve(request.request_id, approver="alice")
+    queue.approve(request.request_id, approver=ALICE)
     governor.step(tick + 1)  # the gate sees the approval and submits
     governor.step(tick + 2)  # the order fills at this bar's open
     stored = OrderStore(engine).by_decision(request.decision_id)
@@ -95,7 +99,7 @@ def test_the_kill_switch_refuses_an_entry_approved_before_it_was_engaged(system)
     tick = run_until_a_request(governor, queue)
     request = queue.list()[0]
     assert request.order.side.value == "buy"
-    queue.approve(request.request_id, approver="alice")
+    queue.approve(request.request_id, approver=ALICE)
     governor.engage_kill_switch(by="test:bob", reason="drill")
     governor.step(tick + 1)
     governor.step(tick + 2)

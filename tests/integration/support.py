@@ -8,6 +8,7 @@ from typing import Any
 from core.config import Settings
 from core.feeds.synthetic import generate
 from state.approvals import ApprovalQueue
+from state.approvers import ApprovalsConfig, Approver, Channel
 
 POLICY = """
 version = "test-1"
@@ -54,6 +55,10 @@ def market(s: Settings, *, bars: int):
                     start=s.data.start, seed=s.run.seed)
 
 
+PEOPLE = ApprovalsConfig(cli=("alice", "approver0", "approver1"))
+"""The people at the queue in these tests; pass as ApprovalQueue(engine, approvers=PEOPLE)."""
+
+
 def approve_all_pending(queue: ApprovalQueue, *, reject_first: bool = False) -> int:
     """A person at the queue: approves every pending request (rejecting the very first one)."""
     decided = 0
@@ -61,10 +66,10 @@ def approve_all_pending(queue: ApprovalQueue, *, reject_first: bool = False) -> 
         if request.status.value != "pending":
             continue
         if reject_first and decided == 0:
-            queue.reject(request.request_id, approver="test:alice", reason="not now")
+            queue.reject(request.request_id, approver=Approver(Channel.CLI, "alice"), reason="not now")
         else:
             for n in range(request.required_approvals):
-                queue.approve(request.request_id, approver=f"test:approver{n}")
+                queue.approve(request.request_id, approver=Approver(Channel.CLI, f"approver{n}"))
         decided += 1
     return decided
 

@@ -1,12 +1,22 @@
-"""Shared test helpers for the state package: a settable clock and order factories."""
+"""Shared test helpers for the state package: a settable clock, order factories, approvers."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from core.models import Fill, Order, Side
+from state.approvers import ApprovalsConfig, Approver, Channel
 
 START = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+APPROVERS = ApprovalsConfig(
+    cli=("alice", "bob", "carol"),
+    tui=("alice",),
+    telegram={"alice": 123456789, "dave": 555000111},
+)
+"""Alice may decide from every channel, bob and carol from the CLI, dave from Telegram only."""
+ALICE = Approver(Channel.CLI, "alice")
+BOB = Approver(Channel.CLI, "bob")
 
 
 class FakeClock:

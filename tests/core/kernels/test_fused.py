@@ -204,3 +204,42 @@ def test_fused_emas_are_the_batch_ema_bit_for_bit():
     result = fused.fused(high=close * 1.01, low=close * 0.99, close=close).as_dict()
     assert np.array_equal(result["ema_fast"], indicators.ema(close, 12), equal_nan=True)
     assert np.array_equal(result["ema_slow"], indicators.ema(close, 26), equal_nan=True)
+
+
+def test_a_reused_output_block_gives_the_same_values(candles):
+    from core.kernels.fused import output_block
+
+    h, lo, c = candles["high"], candles["low"], candles["close"]
+    fresh = fused(high=h, low=lo, close=c).as_dict()
+    block = output_block(c.shape)
+    block.fill(123.0)  # stale values from an earlier call must all be overwritten
+    reused = fused(high=h, low=lo, close=c, out=block).as_dict()
+    for key, values in fresh.items():
+        np.testing.assert_array_equal(reused[key], values, err_msg=key)
+        assert np.shares_memory(reused[key], block)
+    one = fused(high=h[0], low=lo[0], close=c[0], out=output_block(c[0].shape)).as_dict()
+    np.testing.assert_array_equal(one["volatility"], fresh["volatility"][0])
+
+
+def test_a_wrong_output_block_is_refused():
+    close = np.linspace(1.0, 2.0, 40)
+    with pytest.raises(ValueError, match=r"float64 block shaped \(8, 40\).*got float64 \(8, 39\)"):
+        fused(high=close, low=close, close=close, out=np.empty((8, 39)))
+    with pytest.raises(ValueError, match="got float32"):
+        fused(high=close, low=close, close=close, out=np.empty((8, 40), dtype=np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fused(high=close, low=close, close=close, out=np.empty((8, 80))[:, ::2])
+
+
+def test_a_steep_trend_with_tiny_noise_stays_exact():
+    """Prices run far from the rolling sums' anchor while each window stays narrow: without
+    the periodic re-anchoring ``s2 - s1²/n`` would cancel the variance's digits."""
+    rng = np.random.default_rng(11)
+    bars = 100_000
+    close = np.linspace(100.0, 1100.0, bars) + rng.normal(0, 1e-4, bars)
+    result = fused(high=close, low=close, close=close).as_dict()
+    windows = np.lib.stride_tricks.sliding_window_view(close, 20)
+    np.testing.assert_allclose(result["bb_upper"][19:] - result["bb_middle"][19:],
+                               2 * windows.std(axis=1), rtol=1e-8)
+    returns = np.lib.stride_tricks.sliding_window_view(np.diff(np.log(close)), 20)
+    np.testing.assert_allclose(result["volatility"][20:], returns.std(axis=1, ddof=1), rtol=1e-8)
