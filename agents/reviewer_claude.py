@@ -116,6 +116,8 @@ class ClaudeReviewer:
     ) -> ReviewVerdict:
         """Claude's verdict on an allowed proposal; ESCALATE whenever there is no valid one."""
         self._counts["reviewed"] += 1
+        if not headlines:  # the feed items sentiment scored, about this asset or the market
+            headlines = [h.text for h in sentiment.headlines if h.asset in (None, proposal.asset)]
         context = ReviewContext(proposal, assessment, verdict, snapshot, sentiment, portfolio,
                                 tuple(headlines))
         request = build_request(self.config, context)

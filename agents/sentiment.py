@@ -8,8 +8,6 @@ ever read, so backtests cannot look ahead.
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
 import math
 import re
@@ -18,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import core.feeds
 from core.errors import BadDataError
-from core.models import SentimentReading
+from core.models import Headline, SentimentReading
 
 DEFAULT_HEADLINES = Path(core.feeds.__file__).parent / "data" / "headlines_sample.jsonl"
 """The shipped sample: made-up headlines about BTC, ETH and the market, January 2024."""
@@ -78,6 +77,9 @@ class SentimentConfig(BaseModel):
     lookback_hours: float = Field(
         default=72, gt=0, allow_inf_nan=False, description="Items older than this are ignored"
     )
+    headlines_kept: int = Field(
+        default=8, ge=0, le=100, description="Latest items each reading carries for the reviewer"
+    )
 
 
 def score_text(text: str) -> float:
@@ -111,6 +113,7 @@ class _Item:
     epoch_seconds: float
     asset: str | None
     score: float
+    text: str
 
 
 class SentimentAgent:
@@ -145,12 +148,18 @@ class SentimentAgent:
             per_asset[asset] = _mean(own[0] + market[0], own[1] + market[1])
         overall = _mean(sum(acc[0] for acc in sums.values()), sum(acc[1] for acc in sums.values()))
         self.scored += 1
+        latest = self._items[max(start, stop - self.config.headlines_kept):stop]
         return SentimentReading(
             tick=tick,
             ts=ts,
             per_asset=per_asset,
             mood=50.0 * (1.0 + overall),
             items_scored=stop - start,
+            headlines=tuple(
+                Headline(ts=datetime.fromtimestamp(item.epoch_seconds, UTC), asset=item.asset,
+                         text=item.text)
+                for item in latest
+            ),
         )
 
     def health(self) -> dict[str, Any]:
@@ -197,6 +206,7 @@ def _parse(line: str, *, path: Path, row: int) -> _Item:
         epoch_seconds=_parse_ts(ts, bad).timestamp(),
         asset=asset.strip().upper() if asset is not None else None,
         score=score_text(text),
+        text=text,
     )
 
 

@@ -85,6 +85,14 @@ class MarketSnapshot(Model):
         return self.bars[asset].close
 
 
+class Headline(Model):
+    """One text item from a feed: untrusted data, scored and shown, never obeyed."""
+
+    ts: datetime
+    asset: str | None = Field(description="The asset it is about; None for market-wide")
+    text: str
+
+
 class SentimentReading(Model):
     """Scores of the text items published up to ``ts``: -1 (bearish) .. +1 (bullish)."""
 
@@ -93,6 +101,9 @@ class SentimentReading(Model):
     per_asset: dict[str, float] = Field(default_factory=dict)
     mood: float = Field(ge=0, le=100, description="Fear (0) to greed (100)")
     items_scored: int = Field(ge=0)
+    headlines: tuple[Headline, ...] = Field(
+        default=(), description="The latest items scored, oldest first (what a reviewer reads)"
+    )
 
 
 class Swap(Model):

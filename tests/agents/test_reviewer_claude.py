@@ -25,6 +25,7 @@ from core.human_gate import QueueGate
 from core.models import (
     CASH,
     Bar,
+    Headline,
     MarketSnapshot,
     PolicyVerdict,
     PortfolioState,
@@ -230,6 +231,22 @@ def test_data_sits_in_untrusted_blocks_and_the_system_prompt_says_it_is_no_instr
     assert data["policy_verdict"]["tier"] == "auto"
     outside = re.sub(r"<untrusted_data.*?</untrusted_data>", "", text, flags=re.DOTALL)
     assert "moon" not in outside and "d-1" not in text  # no data outside; no decision id at all
+
+
+def test_without_explicit_headlines_the_ones_sentiment_scored_about_the_asset_are_shown(
+    fake, make_reviewer
+):
+    fake.push(verdict("approve"))
+    situation = _situation()
+    scored = (Headline(ts=T0, asset="ETH", text="ETH upgrade delayed"),
+              Headline(ts=T0, asset=None, text="markets calm"),
+              Headline(ts=T0, asset="BTC", text="BTC miners sell"))
+    situation["sentiment"] = situation["sentiment"].model_copy(update={"headlines": scored})
+    make_reviewer().review(verdict=_policy(), **situation)
+    text = fake.requests[0].body["messages"][0]["content"]
+    [payload] = re.findall(r'<untrusted_data name="headlines">\n(.*?)\n</untrusted_data>', text,
+                           re.DOTALL)
+    assert json.loads(payload) == ["markets calm", "BTC miners sell"]  # not ETH's
 
 
 # --- failing closed --------------------------------------------------------------------------

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agents.sentiment import DEFAULT_HEADLINES, SentimentAgent, SentimentConfig, score_text
+from agents.sentiment import (
+    DEFAULT_HEADLINES,
+    SentimentAgent,
+    SentimentConfig,
+    score_text,
+)
 from core.errors import BadDataError
 
 NOON = datetime(2024, 1, 3, 12, 0, tzinfo=UTC)
@@ -185,3 +190,15 @@ def test_sample_file_loads_and_scores_the_month():
         moods.append(reading.mood)
     assert min(moods) < 45 and max(moods) > 55  # the sample holds both moods
     assert agent.score(tick=0, ts=start - timedelta(hours=1)).items_scored == 0
+
+
+def test_a_reading_carries_the_latest_headlines_it_scored_and_none_from_later(tmp_path):
+    items = [headline(f"ETH item {n}", hours_ago=10 - n) for n in range(6)]
+    items += [headline("BTC item", asset="btc", hours_ago=0.5),
+              headline("from the future", hours_ago=-1), headline("too old", hours_ago=100)]
+    reading = agent_for(tmp_path, items, headlines_kept=3).score(tick=0, ts=NOON)
+    assert [h.text for h in reading.headlines] == ["ETH item 4", "ETH item 5", "BTC item"]
+    assert [h.asset for h in reading.headlines] == ["ETH", "ETH", "BTC"]
+    assert all(h.ts <= NOON for h in reading.headlines)
+    assert reading.items_scored == 7
+    assert agent_for(tmp_path, items, headlines_kept=0).score(tick=0, ts=NOON).headlines == ()
