@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from core.cli_audit import decisions_app
+from core.cli_policy import policy_app
 from core.cli_render import print_summary, progress_line
 from core.cli_state import approvals_app, audit_app
 from core.config import Settings
@@ -44,6 +46,8 @@ def root(
     configure(level=log_level)
 
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+app.add_typer(decisions_app, name="decisions")
 
 DbOption = Annotated[
     str | None,

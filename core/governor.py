@@ -3,7 +3,9 @@
 observe → settle fills → apply → sentiment → propose → assess → policy → review → human gate →
 execute, with every stage of every decision appended to the decision log, and the log flushed at
 the end of every tick so a crash loses at most the tick in progress. It talks to agents only
-through a Runtime, so the same governor drives plain objects and Ray actors.
+through a Runtime, so the same governor drives plain objects and Ray actors. The policy sees
+a PolicyState built from what the governor already knows (core/policy_context.py), and every
+verdict is logged with the context it was judged in, so `quorum policy replay` can judge it again.
 """
 
 from __future__ import annotations
@@ -21,17 +23,23 @@ from core.logging import get_logger
 from core.models import (
     ApprovalRequest,
     ApprovalStatus,
+    Fill,
     MarketSnapshot,
     Order,
     PolicyVerdict,
     PortfolioState,
     Proposal,
     ReviewOutcome,
-    RuleFiring,
     SentimentReading,
     Side,
     Stage,
     Tier,
+)
+from core.policy_context import (
+    PolicyHistory,
+    bar_clock,
+    context_record,
+    kill_switch_backstop,
 )
 from core.wiring import Runtime
 from policies.base import PolicyContext
@@ -77,6 +85,7 @@ class Governor:
         run_id: str,
         mode: str = "paper",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        policy_clock: Callable[[MarketSnapshot], datetime] = bar_clock,  # "now" for the policy
     ) -> None:
         self.rt = runtime
         self.policy = policy
@@ -85,6 +94,8 @@ class Governor:
         self.run_id = run_id
         self.mode = mode
         self.clock = clock
+        self.policy_clock = policy_clock
+        self.history = PolicyHistory(retained_s=policy.lookback_s)
         self.state = RunState()
         self.kill_switch_engaged = False
 
@@ -95,6 +106,7 @@ class Governor:
         try:
             snapshot: MarketSnapshot = self.rt.call("market_intel", "observe", tick)
             portfolio = self._settle(snapshot)
+            self.history.observe(now=self.policy_clock(snapshot), equity_usd=portfolio.equity_usd)
             sentiment: SentimentReading = self.rt.call(
                 "sentiment", "score", tick=tick, ts=snapshot.ts
             )
@@ -137,6 +149,7 @@ class Governor:
         fills = self.rt.call("executor", "settle", tick=snapshot.tick, bars=snapshot.bars)
         if fills:
             self.rt.call("treasury", "apply", fills)
+            self._record_closed(fills)
         for fill in fills:
             self.state.in_flight.pop(fill.decision_id, None)
             self._record(fill.decision_id, Stage.ORDER_FILLED, fill, outcome="filled")
@@ -179,16 +192,20 @@ class Governor:
             "risk", "assess", proposal, snapshot, portfolio, reserved_usd=sum(reserved.values())
         )
         self._record(decision_id, Stage.RISK_ASSESSED, assessment)
-        verdict = self.policy.evaluate(
-            PolicyContext(proposal, assessment, portfolio, snapshot, reserved)
+        context = PolicyContext(
+            proposal=proposal, assessment=assessment, portfolio=portfolio, snapshot=snapshot,
+            reserved_usd_by_asset=reserved,
+            state=self.history.state(kill_switch_engaged=self.kill_switch_engaged,
+                                     awaiting_approval=len(self.state.awaiting)),
         )
-        verdict = self._kill_switch(proposal, verdict)
+        verdict = kill_switch_backstop(self.policy.evaluate(context), context)
+        logged = {**verdict.model_dump(mode="json"), "context": context_record(context)}
         if not verdict.allowed:
-            self._record(decision_id, Stage.POLICY_DENIED, verdict, outcome="denied")
+            self._record(decision_id, Stage.POLICY_DENIED, logged, outcome="denied")
             log.info("policy.denied", decision_id=decision_id,
                      rules=[f.rule for f in verdict.fired if f.effect == "deny"])
             return
-        self._record(decision_id, Stage.POLICY_ALLOWED, verdict)
+        self._record(decision_id, Stage.POLICY_ALLOWED, logged)
         review = self.rt.call(
             "reviewer",
             "review",
@@ -288,6 +305,7 @@ class Governor:
                          outcome="failed")
             return
         self.state.in_flight[order.decision_id] = order
+        self.history.record_order(order)
         self._record(order.decision_id, Stage.ORDER_SUBMITTED, order, outcome="submitted")
 
     # -- helpers ----------------------------------------------------------------------------
@@ -308,6 +326,12 @@ class Governor:
             mode=self.mode,
         )
 
+    def _record_closed(self, fills: list[Fill]) -> None:
+        """Tell the policy's history about the round trips these fills closed (one per sell)."""
+        sells = sum(1 for fill in fills if fill.side is Side.SELL)
+        if sells:
+            self.history.record_closed(self.rt.call("treasury", "closed_trades")[-sells:])
+
     def _reserved_by_asset(self) -> dict[str, float]:
         """Buys awaiting approval or fill: cash promised, exposure not yet in the portfolio."""
         reserved: dict[str, float] = {}
@@ -315,16 +339,6 @@ class Governor:
             if order.side is Side.BUY:
                 reserved[order.asset] = reserved.get(order.asset, 0.0) + order.notional_usd
         return reserved
-
-    def _kill_switch(self, proposal: Proposal, verdict: PolicyVerdict) -> PolicyVerdict:
-        if not self.kill_switch_engaged or proposal.reduces_risk or not verdict.allowed:
-            return verdict
-        return verdict.model_copy(update={
-            "allowed": False,
-            "tier": Tier.DENY,
-            "fired": (*verdict.fired, RuleFiring(rule="kill_switch", effect="deny",
-                                                 reason="kill switch engaged: exits only")),
-        })
 
     def _record(self, decision_id: str, stage: Stage, payload: Any, *, outcome: str | None = None) -> None:
         self.log.append(decision_id, stage.value, payload)

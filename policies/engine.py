@@ -2,11 +2,13 @@
 
 Deterministic, no I/O after load. Everything wrong with a policy file is an error at load,
 naming the file and the key, never at trade time. Every verdict lists each rule that fired.
+A rule that cannot judge because its context is missing denies (fail closed) and says so.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.errors import ConfigError
 from core.models import PolicyVerdict, RuleFiring, Tier
 from core.validation import read_toml, validate
-from policies.base import PolicyContext, Rule, rules
+from policies.base import HISTORY, PolicyContext, Rule, RuleResult, rules
 from policies.tiers import TiersConfig
 
 DEFAULT_POLICY = Path(__file__).with_name("default.toml")
@@ -30,11 +32,22 @@ class PolicyFile(BaseModel):
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A verdict, and the rules that could not judge for lack of context (they denied)."""
+
+    verdict: PolicyVerdict
+    unjudged: tuple[RuleFiring, ...] = ()
+
+
 class PolicyEngine:
-    def __init__(self, policy: PolicyFile, rule_objects: list[Rule], *, digest: str) -> None:
+    def __init__(self, policy: PolicyFile, rule_objects: list[Rule], *, digest: str,
+                 path: Path | None = None) -> None:
         self.policy = policy
         self.tiers = policy.tiers
         self.rules = rule_objects
+        self.digest = digest
+        self.path = path
         self.version = f"{policy.version}@{digest[:12]}"
 
     @classmethod
@@ -53,38 +66,68 @@ class PolicyEngine:
             rule_cls = known[rule_id]
             config = validate(rule_cls.config_model, table, source=str(path), prefix=f"rules.{rule_id}")
             rule_objects.append(rule_cls(config))
-        return cls(policy, rule_objects, digest=hashlib.sha256(raw).hexdigest())
+        return cls(policy, rule_objects, digest=hashlib.sha256(raw).hexdigest(), path=path)
+
+    @property
+    def lookback_s(self) -> float:
+        """How much trade and order history the rules look back over."""
+        return max((rule.lookback_s for rule in self.rules), default=0.0)
 
     def evaluate(self, context: PolicyContext) -> PolicyVerdict:
         """Run every rule in file order, then pick the tier for the (possibly resized) notional."""
+        return self.judge(context).verdict
+
+    def judge(self, context: PolicyContext) -> Judgement:
+        """The verdict, with the rules that lacked context listed apart (for replay)."""
+        proposal = context.proposal
         notional = context.assessment.sized_notional_usd
         fired: list[RuleFiring] = []
+        unjudged: list[RuleFiring] = []
         denied = False
+        required = Tier.AUTO
         for rule in self.rules:
+            if not rule.applies_to(proposal):
+                continue
+            lacking = self._lacking(rule, context)
+            if lacking:
+                firing = RuleFiring(rule=rule.id, effect="deny",
+                                    reason=f"cannot judge: the context lacks {lacking}")
+                fired.append(firing)
+                unjudged.append(firing)
+                denied = True
+                continue
             result = rule.evaluate(context, notional)
             if result is None:
                 continue
             fired.append(RuleFiring(rule=rule.id, effect=result.effect, reason=result.reason))
-            if result.effect == "deny":
-                denied = True
-            elif result.effect == "resize" and result.notional_usd is not None:
-                notional = min(notional, result.notional_usd)
+            denied, notional, required = _apply(result, denied, notional, required)
         if notional <= 0:
             denied = True
             fired.append(RuleFiring(rule="sizing", effect="deny",
                                     reason="nothing left to trade after sizing"))
         tier = self.tiers.tier_for(notional)
         fired.append(RuleFiring(rule="tiers", effect="tier", reason=self._tier_reason(tier, notional)))
+        tier = tier.tighten(required)
         if denied:
             tier = Tier.DENY
-        return PolicyVerdict(
-            decision_id=context.proposal.decision_id,
+        verdict = PolicyVerdict(
+            decision_id=proposal.decision_id,
             allowed=tier is not Tier.DENY,
             tier=tier,
             notional_usd=notional,
             fired=tuple(fired),
             policy_version=self.version,
         )
+        return Judgement(verdict, tuple(unjudged))
+
+    @staticmethod
+    def _lacking(rule: Rule, context: PolicyContext) -> str:
+        """What the rule needs and the context lacks, in words; empty when nothing."""
+        lacking = sorted(rule.needs & context.lacking)
+        if not lacking and HISTORY in rule.needs and not context.history.covers(rule.lookback_s):
+            state = context.history
+            lacking = [f"history back {rule.lookback_s:g}s (it reaches {state.retained_s:g}s)"]
+        return ", ".join(lacking)
 
     def _tier_reason(self, tier: Tier, notional: float) -> str:
         t = self.tiers
@@ -95,3 +138,14 @@ class PolicyEngine:
             Tier.DENY: f"> quorum_max_usd {t.quorum_max_usd:,.0f} (hard cap)",
         }
         return f"notional {notional:,.2f} {limits[tier]}: {tier.value}"
+
+
+def _apply(result: RuleResult, denied: bool, notional: float, required: Tier) -> tuple[bool, float, Tier]:
+    """Fold one rule's result into (denied, notional, required tier); only ever tighter."""
+    if result.effect == "deny":
+        return True, notional, required
+    if result.effect == "resize" and result.notional_usd is not None:
+        return denied, min(notional, result.notional_usd), required
+    if result.effect == "tier" and result.tier is not None:
+        return denied or result.tier is Tier.DENY, notional, required.tighten(result.tier)
+    return denied, notional, required

@@ -4,8 +4,8 @@ Entry i stores the hash of entry i-1 and the SHA-256 of its own canonical bytes,
 deleted, inserted or reordered entry breaks the chain at a place ``verify`` can name. Several
 writers may share one database (a run and a backtest on the same file): an entry's place in the
 chain is only settled when ``flush`` writes it, re-chaining on top of whatever another writer
-wrote first. This module never updates or deletes a row, and never swallows an error while
-writing.
+wrote first. What a hash covers, and ``verify``, live in state/log_chain.py. This module never
+updates or deletes a row, and never swallows an error while writing.
 """
 
 from __future__ import annotations
@@ -14,65 +14,43 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from hashlib import sha256
-from typing import Any, Self
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, Self
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, String, insert, select, type_coerce
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, func, insert, select
 
-from core.canonical import canonical_bytes, sha256_hex, to_jsonable
+from core.canonical import canonical_bytes
 from core.errors import AuditError
 from core.models import GENESIS_HASH, DecisionLogEntry
+from state.log_chain import VerifyResult, chain_hash, entry_hash, verify
 from state.tables import LogEntryRow, as_utc, utc_now
+
+__all__ = [
+    "Appended", "DecisionLog", "VerifyResult", "entry_hash", "latest_decision_ids",
+    "read_entries", "verify",
+]
 
 _TABLE = LogEntryRow.__table__
 _COLUMNS = _TABLE.c
 _FIELDS = ("index", "decision_id", "stage", "logged_at", "payload_json", "prev_hash", "hash")
-_dumps_str = json.JSONEncoder(ensure_ascii=False).encode
 _FLUSH_ATTEMPTS = 50
 """How many times a flush re-chains on top of other writers' entries before giving up."""
+_new_tuple = tuple.__new__
 _HEAD = select(_COLUMNS.index, _COLUMNS.hash).order_by(_COLUMNS.index.desc()).limit(1)
 
 
-def entry_hash(
-    index: int,
-    decision_id: str,
-    stage: str,
-    logged_at: datetime,
-    payload: dict[str, Any],
-    prev_hash: str,
-) -> str:
-    """SHA-256 hex of the canonical bytes of an entry's six fields (logged_at as ISO, UTC)."""
-    return sha256_hex(
-        {
-            "index": index,
-            "decision_id": decision_id,
-            "stage": stage,
-            "logged_at": as_utc(logged_at).isoformat(),
-            "payload": payload,
-            "prev_hash": prev_hash,
-        }
-    )
+class Appended(NamedTuple):
+    """Where ``append`` put an entry in this writer's view of the chain.
 
+    Final unless another writer takes those indices first: ``flush`` then re-chains the entry
+    on top of theirs, and ``entries()`` tells where it landed.
+    """
 
-def _chain_hash(
-    index: int, decision_id: str, stage: str, logged_at_iso: str, payload_json: str, prev_hash: str
-) -> str:
-    # Same bytes as entry_hash (sorted keys, compact), built from the payload's canonical text so
-    # the payload is serialised once per entry. tests/state pin the two to each other.
-    text = '{"decision_id":%s,"index":%d,"logged_at":%s,"payload":%s,"prev_hash":%s,"stage":%s}' % (
-        _dumps_str(decision_id),
-        index,
-        _dumps_str(logged_at_iso),
-        payload_json,
-        _dumps_str(prev_hash),
-        _dumps_str(stage),
-    )
-    return sha256(text.encode("utf-8")).hexdigest()
+    index: int
+    prev_hash: str
+    hash: str
 
 
 class DecisionLog:
@@ -81,79 +59,109 @@ class DecisionLog:
     Index and hashes are given at ``append`` from this writer's view of the head; if another
     writer has taken those indices by the time of ``flush``, the buffered entries are re-chained
     on top of the database's head (same logged_at and payload) and written there.
+
+    ``min_commit_interval_s`` batches commits for runs that flush faster than they need to be
+    durable (a backtest flushes every tick, thousands a second): a flush sooner than that after
+    the last commit keeps its entries buffered for a later flush, and ``close`` (or ``entries``)
+    writes whatever is left. A crash then loses up to that long of entries, or more if no flush
+    follows, so live runs keep the default, 0: every flush commits.
     """
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        min_commit_interval_s: float = 0.0,
+    ) -> None:
+        if min_commit_interval_s < 0:
+            raise ValueError(f"min_commit_interval_s is {min_commit_interval_s}, expected >= 0")
         self._engine = engine
-        self._clock = clock
+        self._min_commit_interval_s = min_commit_interval_s
+        self._last_commit = float("-inf")  # time.monotonic() of the last commit
         self._lock = threading.Lock()
         self._buffer: list[tuple[Any, ...]] = []
-        self._buffer_logged_at_iso: list[str] = []  # what _chain_hash needs to re-chain a row
         self._insert_sql, self._to_params = _bulk_insert(engine)
-        self._bind_logged_at = _COLUMNS.logged_at.type.bind_processor(engine.dialect)
+        self._integrity_error = engine.dialect.dbapi.IntegrityError
+        self._stamp = _stamper(engine, clock)
         self._next_index, self._head_hash = self._database_head()
 
-    def append(
-        self, decision_id: str, stage: str, payload: dict[str, Any] | BaseModel
-    ) -> DecisionLogEntry:
-        """Chain one entry now (index, prev_hash, hash) and buffer it for the next flush."""
-        plain = to_jsonable(payload)
-        if not isinstance(plain, dict):
-            raise TypeError(f"a log payload must be a dict or a model, not {type(plain).__name__}")
-        payload_json = canonical_bytes(plain).decode("utf-8")
+    def append(self, decision_id: str, stage: str, payload: dict[str, Any] | BaseModel) -> Appended:
+        """Chain one entry now (index, prev_hash, hash) and buffer it for the next flush.
+
+        The hot path of every decision: it builds no entry object; ``entries()`` reads them.
+        """
+        payload_bytes = canonical_bytes(payload)
+        if payload_bytes[:1] != b"{":
+            raise TypeError(f"a log payload must be a dict or a model, not {type(payload).__name__}")
+        payload_json = payload_bytes.decode("utf-8")
         stage = str(stage)
-        logged_at = as_utc(self._clock())
-        logged_at_iso = logged_at.isoformat()
+        # logged_at as the hash covers it, and as the driver takes it: flush is one executemany.
+        logged_at_iso, stored_at = self._stamp()
         with self._lock:
             index, prev_hash = self._next_index, self._head_hash
-            digest = _chain_hash(index, decision_id, stage, logged_at_iso, payload_json, prev_hash)
-            # Rows are kept in the driver's own form, so flush is one plain executemany.
-            stored_at = self._bind_logged_at(logged_at) if self._bind_logged_at else logged_at
+            digest = chain_hash(index, decision_id, stage, logged_at_iso, payload_bytes, prev_hash)
             self._buffer.append(
                 (index, decision_id, stage, stored_at, payload_json, prev_hash, digest)
             )
-            self._buffer_logged_at_iso.append(logged_at_iso)
             self._next_index, self._head_hash = index + 1, digest
-        # Built from values made here (no re-parse, no re-validation): append is on the hot path.
-        return DecisionLogEntry.model_construct(
-            index=index,
-            decision_id=decision_id,
-            stage=stage,
-            logged_at=logged_at,
-            payload=plain,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
+        return _new_tuple(Appended, (index, prev_hash, digest))  # Appended(...) minus a frame
 
-    def flush(self) -> None:
+    def flush(self, *, force: bool = False) -> None:
         """Write every buffered entry in one transaction; on failure they stay buffered.
 
         When another writer has taken the buffered indices, the entries are re-chained on top
-        of the database's head and written again, up to a bounded number of attempts.
+        of the database's head and written again, up to a bounded number of attempts. With a
+        ``min_commit_interval_s``, a flush that comes sooner than that after the last commit
+        writes nothing, unless ``force``.
         """
+        if not self._buffer:  # most ticks log nothing; an append racing this flush waits for the next
+            return
         with self._lock:
             if not self._buffer:
                 return
+            if not force and time.monotonic() - self._last_commit < self._min_commit_interval_s:
+                return
             for attempt in range(1, _FLUSH_ATTEMPTS + 1):
                 try:
-                    with self._engine.begin() as conn:
-                        conn.exec_driver_sql(self._insert_sql, self._to_params(self._buffer))
-                except IntegrityError as exc:
+                    self._write(self._to_params(self._buffer))
+                except self._integrity_error as exc:
                     first = self._buffer[0][0]
                     if not self._rechain_on_database_head():
                         raise AuditError(
                             f"decision log: entry {first} could not be written, and no other "
-                            f"writer took its place: {exc.orig}"
+                            f"writer took its place: {exc}"
                         ) from exc
                     if attempt < _FLUSH_ATTEMPTS:
                         time.sleep(random.uniform(0, 0.002 * attempt))  # let the other writer by
                     continue
-                self._buffer, self._buffer_logged_at_iso = [], []
+                self._buffer = []
+                self._last_commit = time.monotonic()
                 return
             raise AuditError(
                 f"decision log: {len(self._buffer)} entries not written after {_FLUSH_ATTEMPTS} "
                 "attempts: other writers kept taking the next index of the chain"
             )
+
+    def _write(self, rows: list[Any]) -> None:
+        """One transaction of inserts straight on a pooled connection's DBAPI cursor.
+
+        Below SQLAlchemy's Connection, whose own cost per transaction was as large as a small
+        insert's, and a run commits once per tick. Errors arrive as the driver's own classes.
+        """
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.executemany(self._insert_sql, rows)
+            finally:
+                cursor.close()
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()  # back to the pool
 
     def _rechain_on_database_head(self) -> bool:
         """Give the buffered entries new places after the database's head; False if unmoved."""
@@ -162,11 +170,10 @@ class DecisionLog:
         if next_index == first[0] and prev_hash == first[5]:
             return False
         rechained = []
-        for (_, decision_id, stage, stored_at, payload_json, _, _), logged_at_iso in zip(
-            self._buffer, self._buffer_logged_at_iso
-        ):
-            digest = _chain_hash(
-                next_index, decision_id, stage, logged_at_iso, payload_json, prev_hash
+        for _, decision_id, stage, stored_at, payload_json, _, _ in self._buffer:
+            logged_at_iso = as_utc(stored_at).isoformat()  # the text it was hashed with
+            digest = chain_hash(
+                next_index, decision_id, stage, logged_at_iso, payload_json.encode(), prev_hash
             )
             rechained.append(
                 (next_index, decision_id, stage, stored_at, payload_json, prev_hash, digest)
@@ -189,22 +196,38 @@ class DecisionLog:
 
     def entries(self, decision_id: str | None = None) -> list[DecisionLogEntry]:
         """Entries in index order, all or one decision's, read back from the database."""
-        self.flush()
-        stmt = select(_TABLE).order_by(_COLUMNS.index)
-        if decision_id is not None:
-            stmt = stmt.where(_COLUMNS.decision_id == decision_id)
-        with self._engine.connect() as conn:
-            return [_entry_from_row(row) for row in conn.execute(stmt)]
+        self.flush(force=True)
+        return read_entries(self._engine, decision_id)
 
     def close(self) -> None:
-        """Flush what is buffered."""
-        self.flush()
+        """Write whatever is buffered, batched commits or not."""
+        self.flush(force=True)
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc_info: object) -> None:
         self.close()
+
+
+def read_entries(engine: Engine, decision_id: str | None = None) -> list[DecisionLogEntry]:
+    """Entries in index order, all or one decision's, as the database holds them now."""
+    stmt = select(_TABLE).order_by(_COLUMNS.index)
+    if decision_id is not None:
+        stmt = stmt.where(_COLUMNS.decision_id == decision_id)
+    with engine.connect() as conn:
+        return [_entry_from_row(row) for row in conn.execute(stmt)]
+
+
+def latest_decision_ids(engine: Engine, *, limit: int) -> list[str]:
+    """The ids of the ``limit`` decisions whose last entry is newest, newest first."""
+    last = func.max(_COLUMNS.index)
+    stmt = (
+        select(_COLUMNS.decision_id).group_by(_COLUMNS.decision_id).order_by(last.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(stmt).scalars())
 
 
 def _bulk_insert(
@@ -221,6 +244,76 @@ def _bulk_insert(
     return compiled.string, lambda rows: [tuple(row[i] for i in picks) for row in rows]
 
 
+def _stamper(engine: Engine, clock: Callable[[], datetime]) -> Callable[[], tuple[str, Any]]:
+    """What ``append`` calls for (logged_at's ISO text, the value the driver stores for it)."""
+    to_driver = _logged_at_binder(engine)
+    if clock is utc_now and to_driver is _sqlite_text:
+        return _utc_now_stamp
+
+    def stamp() -> tuple[str, Any]:
+        iso = _iso_in_utc(clock())
+        return iso, to_driver(iso)
+
+    return stamp
+
+
+_second_texts: tuple[int, str, str] = (-1, "", "")
+"""The last whole second ``_utc_now_stamp`` saw, as ISO text and as SQLite text, to the second."""
+
+
+def _utc_now_stamp() -> tuple[str, str]:
+    """``utc_now()`` as ISO text and as sqlite3 stores it, the second's text made once a second."""
+    global _second_texts
+    second, micro = divmod(time.time_ns() // 1000, 1_000_000)
+    cached, iso, text = _second_texts
+    if second != cached:
+        iso = datetime.fromtimestamp(second, UTC).isoformat()[:19]
+        text = f"{iso[:10]} {iso[11:]}"
+        _second_texts = (second, iso, text)
+    if micro:
+        fraction = f".{micro:06d}"
+        return f"{iso}{fraction}+00:00", text + fraction
+    return f"{iso}+00:00", text
+
+
+def _iso_in_utc(moment: datetime) -> str:
+    """ISO 8601 text of ``moment`` in UTC (naive means UTC), as an entry's hash covers it."""
+    return (moment if moment.tzinfo is UTC else as_utc(moment)).isoformat()
+
+
+def _logged_at_binder(engine: Engine) -> Callable[[str], Any]:
+    """How logged_at's ISO text becomes the value handed to the driver.
+
+    Whatever SQLAlchemy would bind for the datetime, except that on sqlite3 the text the driver
+    would make of it is cut from the ISO text (checked here, on this engine, against the
+    driver's own adapter): the same stored bytes without a datetime per row.
+    """
+    bind = _COLUMNS.logged_at.type.bind_processor(engine.dialect)
+    if bind is None:
+        return as_utc
+    if all(_driver_text(engine, bind(probe)) == _sqlite_text(probe.isoformat())
+           for probe in _PROBES):
+        return _sqlite_text
+    return lambda iso: bind(as_utc(iso))
+
+
+_PROBES = (datetime(2024, 3, 1, 12, 0, tzinfo=UTC), datetime(999, 1, 2, 3, 4, 5, 60, tzinfo=UTC))
+
+
+def _driver_text(engine: Engine, bound: Any) -> str | None:
+    """The text sqlite3 stores for a bound value (its registered adapter), None elsewhere."""
+    dbapi = engine.dialect.dbapi
+    if engine.dialect.driver != "pysqlite" or type(bound) is not datetime:
+        return None
+    adapter = dbapi.adapters.get((datetime, dbapi.PrepareProtocol))
+    return adapter(bound) if adapter is not None else None
+
+
+def _sqlite_text(iso: str) -> str:
+    """``2024-03-01T12:00:00.000060+00:00`` as sqlite3 writes the naive UTC datetime."""
+    return f"{iso[:10]} {iso[11:-6]}"
+
+
 def _entry_from_row(row: Any) -> DecisionLogEntry:
     return DecisionLogEntry(
         index=row.index,
@@ -231,116 +324,3 @@ def _entry_from_row(row: Any) -> DecisionLogEntry:
         prev_hash=row.prev_hash,
         hash=row.hash,
     )
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """What ``verify`` found: ``count`` rows read, the last row's hash, the first break."""
-
-    ok: bool
-    count: int
-    head_hash: str
-    first_bad_index: int | None = None
-    problem: str | None = None
-
-    def raise_for_problem(self) -> None:
-        """Raise AuditError naming the first break, if there is one."""
-        if not self.ok:
-            raise AuditError(f"decision log does not verify: {self.problem}")
-
-
-def verify(
-    engine: Engine, *, expected_head_hash: str | None = None, chunk_size: int = 2000
-) -> VerifyResult:
-    """Walk the whole log in index order and report the first entry that does not fit.
-
-    With ``expected_head_hash`` (kept outside the database) entries removed from or added to
-    the end are caught too.
-    """
-    count, head, prev_index, bad, problem = 0, GENESIS_HASH, -1, None, None
-    head_seen_at = -1 if expected_head_hash == GENESIS_HASH else None
-    for row in _stream_rows(engine, chunk_size):
-        count += 1
-        if bad is None:
-            bad, problem = _check_row(row, prev_index, head)
-        if head_seen_at is None and row.hash == expected_head_hash:
-            head_seen_at = row.index
-        head, prev_index = row.hash, row.index
-    if bad is None and expected_head_hash is not None and head != expected_head_hash:
-        bad, problem = _tail_problem(count, head, expected_head_hash, head_seen_at)
-    return VerifyResult(bad is None, count, head, bad, problem)
-
-
-def _tail_problem(
-    count: int, head: str, expected_head_hash: str, head_seen_at: int | None
-) -> tuple[int, str]:
-    if head_seen_at is not None:
-        bad = head_seen_at + 1
-        head_entry = f"entry {head_seen_at}" if head_seen_at >= 0 else "the genesis hash"
-        return bad, f"entry {bad}: added after the expected head ({head_entry})"
-    expected = f"the expected head {expected_head_hash[:16]}…"
-    if count == 0:
-        return 0, f"the log is empty, not ending at {expected}"
-    return count, (
-        f"the log ends at entry {count - 1} with hash {head[:16]}…, not {expected}: "
-        "entries at the end are missing or were rewritten"
-    )
-
-
-def _stream_rows(engine: Engine, chunk_size: int) -> Iterator[Any]:
-    stmt = select(
-        _COLUMNS.index,
-        _COLUMNS.decision_id,
-        _COLUMNS.stage,
-        type_coerce(_COLUMNS.logged_at, String).label("logged_at"),
-        _COLUMNS.payload_json,
-        _COLUMNS.prev_hash,
-        _COLUMNS.hash,
-    ).order_by(_COLUMNS.index)
-    with engine.connect() as conn:
-        yield from conn.execution_options(yield_per=chunk_size).execute(stmt)
-
-
-def _check_row(row: Any, prev_index: int, prev_hash: str) -> tuple[int | None, str | None]:
-    index, expected = row.index, prev_index + 1
-    if index < expected:
-        return index, f"entry {index} appears again after entry {prev_index}"
-    if index > expected:
-        gap = f"entry {expected}" if index == expected + 1 else f"entries {expected}..{index - 1}"
-        after = f"after {prev_index}" if prev_index >= 0 else "first"
-        return expected, f"{gap} missing (found {index} {after})"
-    contents_problem = _contents_problem(row)
-    if contents_problem is not None:
-        return index, f"entry {index}: {contents_problem}"
-    if row.prev_hash != prev_hash:
-        previous = f"entry {prev_index}" if index > 0 else "the genesis hash"
-        return index, f"entry {index}: prev_hash does not match {previous}"
-    return None, None
-
-
-def _contents_problem(row: Any) -> str | None:
-    try:
-        payload = json.loads(row.payload_json)
-    except (TypeError, ValueError):
-        return "payload is not valid JSON"
-    if not isinstance(payload, dict):
-        return "payload is not a JSON object"
-    try:
-        canonical = canonical_bytes(payload).decode("utf-8")
-    except (TypeError, ValueError):
-        return "payload is not canonical JSON"
-    if canonical != row.payload_json:
-        return "payload is not canonical JSON"
-    try:
-        logged_at_iso = as_utc(row.logged_at).isoformat()
-    except (TypeError, ValueError):
-        return f"logged_at {row.logged_at!r} is not a timestamp"
-    try:
-        digest = _chain_hash(
-            row.index, row.decision_id, row.stage, logged_at_iso, row.payload_json, row.prev_hash
-        )
-    except (TypeError, ValueError):
-        return "fields have the wrong types"
-    if digest != row.hash:
-        return "hash does not match its contents"
-    return None

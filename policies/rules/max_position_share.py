@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from core.models import Side
-from policies.base import PolicyContext, Rule, RuleConfig, RuleResult, register
+from core.models import Proposal, Side
+from policies.base import (
+    PORTFOLIO,
+    RESERVED,
+    PolicyContext,
+    Rule,
+    RuleConfig,
+    RuleResult,
+    register,
+)
 
 
 class MaxPositionShareConfig(RuleConfig):
@@ -17,14 +25,15 @@ class MaxPositionShare(Rule):
     id = "max_position_share"
     config_model = MaxPositionShareConfig
     config: MaxPositionShareConfig
+    needs = frozenset({PORTFOLIO, RESERVED})
+
+    def applies_to(self, proposal: Proposal) -> bool:
+        return proposal.side is Side.BUY
 
     def evaluate(self, context: PolicyContext, notional_usd: float) -> RuleResult | None:
         proposal, portfolio = context.proposal, context.portfolio
-        if proposal.side is not Side.BUY:
-            return None
         equity = portfolio.equity_usd
-        held = portfolio.position_value(proposal.asset)
-        held += context.reserved_usd_by_asset.get(proposal.asset, 0.0)
+        held = portfolio.position_value(proposal.asset) + context.reserved(proposal.asset)
         room = self.config.max_share * equity - held
         if notional_usd <= room:
             return None

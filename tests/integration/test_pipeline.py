@@ -12,6 +12,7 @@ from state.approvals import ApprovalQueue
 from state.db import make_engine
 from state.decision_log import DecisionLog, verify
 from tests.integration.support import (
+    PEOPLE,
     approve_all_pending,
     market,
     scrub,
@@ -28,7 +29,7 @@ EVERY_STAGE = {
 
 def run_with_a_person(session: Session, *, ticks: int, db_url: str) -> Counter:
     """Step the governor tick by tick while a person approves from the queue (as the CLI does)."""
-    queue = ApprovalQueue(make_engine(db_url))
+    queue = ApprovalQueue(make_engine(db_url), approvers=PEOPLE)
     rejected_one = False
     for tick in range(ticks):
         session.governor.step(tick)

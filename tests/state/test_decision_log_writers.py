@@ -12,7 +12,6 @@ from state.db import make_engine
 from state.decision_log import DecisionLog, verify
 from tests.state.support import FakeClock
 
-
 # Regression: flush raised AuditError "entry N already exists" when another writer had taken the
 # index, so `quorum backtest --db X` beside `quorum run --db X` killed the run and lost its buffer.
 
@@ -47,10 +46,11 @@ def verify_head_at(engine, index: int) -> str:
 def test_buffered_entries_are_rechained_on_top_of_another_writers_flush(engine):
     clock = FakeClock()
     first, second = DecisionLog(engine, clock=clock), DecisionLog(engine, clock=clock)
-    mine = []
+    mine, positions = [], []
     for n in range(3):
         clock.advance(1)
-        mine.append(first.append(f"d-{n}", "ProposalCreated", {"n": n}))
+        positions.append(first.append(f"d-{n}", "ProposalCreated", {"n": n}).index)
+        mine.append((f"d-{n}", clock.now, {"n": n}))
     for n in range(2):
         second.append(f"other-{n}", "ProposalCreated", {"n": n})
     second.flush()
@@ -59,10 +59,8 @@ def test_buffered_entries_are_rechained_on_top_of_another_writers_flush(engine):
     assert result.ok and result.count == 5
     assert first.head() == (5, result.head_hash)
     stored = first.entries()[2:]
-    assert [e.index for e in stored] == [2, 3, 4]
-    assert [(e.decision_id, e.logged_at, e.payload) for e in stored] == [
-        (e.decision_id, e.logged_at, e.payload) for e in mine
-    ]
+    assert positions == [0, 1, 2] and [e.index for e in stored] == [2, 3, 4]
+    assert [(e.decision_id, e.logged_at, e.payload) for e in stored] == mine
     assert stored[0].prev_hash == first.entries()[1].hash
     after = first.append("d-3", "ProposalCreated", {"n": 3})
     assert (after.index, after.prev_hash) == (5, result.head_hash)
@@ -82,6 +80,25 @@ def test_a_write_refused_for_another_reason_names_the_problem_and_keeps_the_buff
         conn.exec_driver_sql("DROP TRIGGER refuse")
     log.flush()
     assert verify(engine).count == 1
+
+
+def test_a_batch_is_written_whole_or_not_at_all(engine):
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            'CREATE TRIGGER refuse_second BEFORE INSERT ON decision_log WHEN NEW."index" = 1 '
+            "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+        )
+    log = DecisionLog(engine)
+    for n in range(3):
+        log.append(f"d-{n}", "ProposalCreated", {"n": n})
+    with pytest.raises(AuditError, match="entry 0 could not be written.*refused by a trigger"):
+        log.flush()
+    assert verify(engine).count == 0  # entry 0 went in, then out again with the rest
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER refuse_second")
+    log.flush()
+    result = verify(engine)
+    assert (result.ok, result.count, result.head_hash) == (True, 3, log.head()[1])
 
 
 WRITER = """
