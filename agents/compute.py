@@ -23,8 +23,11 @@ from core.models import Model
 
 IndicatorName = Literal[
     "sma", "ema", "wma", "rsi", "volatility", "zscore", "rolling_max_drawdown",
-    "atr", "adx", "bollinger", "macd", "stoch", "parkinson", "vwap",
+    "atr", "adx", "bollinger", "macd", "stoch", "parkinson", "vwap", "obv",
 ]
+
+_NO_PERIOD = frozenset({"obv"})
+"""Indicators over the whole history, with no look-back window."""
 
 _EXTRAS: dict[str, dict[str, float | int]] = {
     "bollinger": {"k": 2.0},
@@ -39,6 +42,7 @@ _INPUTS: dict[str, tuple[str, ...]] = {
     "stoch": ("high", "low", "close"),
     "parkinson": ("high", "low"),
     "vwap": ("high", "low", "close", "volume"),
+    "obv": ("close", "volume"),
 }
 """The price arrays each indicator reads, in its kernel's order; the others read close only."""
 
@@ -54,8 +58,9 @@ class IndicatorSpec(Model):
     """One indicator with its parameters, e.g. ``sma`` over 10 bars or ``macd`` 12/26/9."""
 
     name: IndicatorName = Field(description="Which indicator (core.kernels.indicators)")
-    period: int = Field(
-        ge=1, description="Look-back in bars; the fast period for macd, %K's for stoch"
+    period: int | None = Field(
+        default=None, ge=1,
+        description="Look-back in bars; the fast period for macd, %K's for stoch; none for obv",
     )
     k: float | None = Field(
         default=None, gt=0, allow_inf_nan=False, description="bollinger: band width in std"
@@ -77,6 +82,10 @@ class IndicatorSpec(Model):
 
     @model_validator(mode="after")
     def _check_order(self) -> IndicatorSpec:
+        if self.name in _NO_PERIOD and self.period is not None:
+            raise ValueError(f"{self.name} runs over the whole history and takes no period")
+        if self.name not in _NO_PERIOD and self.period is None:
+            raise ValueError(f"{self.name} needs a period (look-back in bars)")
         if self.name == "macd" and self.slow is not None and self.slow <= self.period:
             raise ValueError(f"macd slow period ({self.slow}) must exceed fast ({self.period})")
         return self
@@ -84,6 +93,8 @@ class IndicatorSpec(Model):
     @property
     def key(self) -> str:
         """The name results are filed under, e.g. ``sma_10``, ``bollinger_20_2``."""
+        if self.period is None:
+            return self.name
         extras = [f"{getattr(self, extra):g}" for extra in _EXTRAS.get(self.name, {})]
         return "_".join([self.name, str(self.period), *extras])
 
@@ -102,7 +113,7 @@ class IndicatorSpec(Model):
             return self.period + (self.smooth or 0)
         if self.name == "adx":
             return 2 * self.period
-        return self.period
+        return self.period or 1
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -112,6 +123,8 @@ class IndicatorSpec(Model):
     @property
     def arguments(self) -> tuple[float | int, ...]:
         """Positional parameters after the price arrays, in the kernel's order."""
+        if self.period is None:
+            return ()
         return (self.period, *(getattr(self, extra) for extra in _EXTRAS.get(self.name, {})))
 
 

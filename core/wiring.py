@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agents.compute import ComputeAgent
+from agents.compute import ComputeAgent, StandardSet
 from agents.executor import PaperExecutor
 from agents.market_intel import MarketIntelAgent
 from agents.reviewer import OfflineReviewer
@@ -87,7 +87,9 @@ def build_specs(
         AgentSpec(
             "market_intel",
             MarketIntelAgent,
-            {"data": data, "compute": AgentRef("compute"), "specs": specs_probe},
+            # The strategies' own indicators plus the fused standard set, in one call per tick.
+            {"data": data, "compute": AgentRef("compute"), "specs": specs_probe,
+             "standard": StandardSet()},
             NEVER,
         ),
         AgentSpec(

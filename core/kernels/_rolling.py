@@ -92,6 +92,7 @@ def rolling_moments_into(x, period, mean, m2, deviation):
         run = run + 1 if x[t] == x[t - 1] else 1
     anchor = x[period - 1]
     value, spread = _window_moments(x, 0, period, anchor)
+    inv_period = 1.0 / period  # a multiply, not a divide, in the loop-carried chain
     for t in range(period - 1, n):
         if t >= period:
             run = run + 1 if x[t] == x[t - 1] else 1
@@ -99,7 +100,7 @@ def rolling_moments_into(x, period, mean, m2, deviation):
             new = x[t] - anchor
             previous_value = value
             previous_spread = spread
-            value = previous_value + (new - old) / period
+            value = previous_value + (new - old) * inv_period
             spread += (new - old) * (new - value + old - previous_value)
             if (period <= _EXACT_UP_TO or t % _RESEED_EVERY == 0
                     or spread < _CANCELLED * previous_spread):

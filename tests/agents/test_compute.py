@@ -206,3 +206,18 @@ def test_through_a_ray_actor_the_result_is_the_same_zero_copy_arrays(ray_session
         assert not values.flags.writeable, key  # read straight from the object store
         np.testing.assert_array_equal(values, local[key], err_msg=key)
     ray.kill(actor)
+
+
+def test_obv_is_a_spec_without_a_period(close):
+    spec = IndicatorSpec(name="obv")
+    assert (spec.key, spec.inputs, spec.outputs, spec.lookback) == (
+        "obv", ("close", "volume"), ("obv",), 1)
+    volume = np.abs(np.sin(np.arange(close.size))).reshape(close.shape) * 100 + 1
+    result = ComputeAgent().compute(IndicatorRequest(specs=(spec,)), close=close, volume=volume)
+    np.testing.assert_array_equal(result["obv"], indicators.obv(close, volume))
+    with pytest.raises(ValidationError, match="obv runs over the whole history and takes no period"):
+        IndicatorSpec(name="obv", period=3)
+    with pytest.raises(ValidationError, match="sma needs a period"):
+        IndicatorSpec(name="sma")
+    with pytest.raises(ValueError, match="obv need a volume array"):
+        ComputeAgent().compute(IndicatorRequest(specs=(spec,)), close=close)

@@ -96,3 +96,21 @@ def _open_intents(db_url: str) -> int:
     from state.orders import OrderStore
 
     return len(OrderStore(make_engine(db_url)).open_intents())
+
+
+def test_market_intel_asks_for_the_fused_standard_set_with_the_strategies_indicators(
+    tmp_path, db_url
+):
+    from core.runtime import LocalRuntime
+    from core.wiring import build_specs
+
+    s = settings(policy=write_policy(tmp_path, auto_max=10_000), assets=("BTC", "ETH"))
+    runtime = LocalRuntime(build_specs(s, data=market(s, bars=120), db_url=db_url, run_id="t"))
+    snapshot = runtime.call("market_intel", "observe", 100)
+    for asset in ("BTC", "ETH"):
+        values = snapshot.indicators[asset]
+        for key in ("ema_12", "ema_26", "rsi_14", "atr_14", "bollinger_20_2.upper",
+                    "bollinger_20_2.lower", "volatility_20"):
+            assert values[key] is not None, (asset, key)
+        assert values["bollinger_20_2.lower"] < values["bollinger_20_2.upper"]
+    assert runtime.call("compute", "health")["calls"] == 1  # one batched call for all of it
