@@ -12,6 +12,7 @@ that cannot compile one (an actor runs one compiled graph at a time) uses plain 
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,7 @@ import ray
 import structlog
 from ray.exceptions import RayError, RayTaskError
 
+from core.errors import OperationalError
 from core.wiring import AgentRef, AgentSpec
 
 log = structlog.get_logger(__name__)
@@ -163,6 +165,26 @@ class ActorProxy:
         return self._graph
 
 
+def check_reachable(address: str, *, timeout_s: float = 3.0) -> None:
+    """Fail fast, with a clear message, when a ``host:port`` Ray address does not answer.
+
+    Without this, ``ray.init`` keeps retrying an unreachable cluster for minutes.
+    """
+    target = address.removeprefix("ray://")
+    if target in ("auto", "local") or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise OperationalError(
+            f"no Ray cluster answers at {address} ({reason or type(error).__name__}); start one "
+            "with `ray start --head`, or leave out --address to run a local Ray"
+        ) from None
+
+
 def _proxy(handle: Any, compiled: bool) -> ActorProxy:
     return ActorProxy(handle, compiled=compiled)
 
@@ -175,6 +197,8 @@ class RayRuntime:
     def __init__(self, specs: Sequence[AgentSpec], *, address: str | None = None) -> None:
         self.owns_ray = not ray.is_initialized()
         if self.owns_ray:
+            if address is not None:
+                check_reachable(address)
             ray.init(
                 address=address,
                 namespace=NAMESPACE,

@@ -104,3 +104,28 @@ def test_a_plain_spec_gets_the_agent_class_itself():
     compiled = _actor_class(AgentSpec("compute", ComputeAgent, {}, compiled=True))
     assert issubclass(compiled, ComputeAgent) and compiled.__name__ == "ComputeAgent"
     assert hasattr(compiled, "_quorum_invoke")
+
+
+def test_an_unreachable_cluster_address_fails_fast_naming_it():
+    import socket
+    import subprocess
+    import sys
+
+    from core.errors import OperationalError
+    from core.runtime import check_reachable
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(OperationalError, match=rf"no Ray cluster answers at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}")
+    with pytest.raises(OperationalError, match="no Ray cluster answers at ray://127.0.0.1:x"):
+        check_reachable("ray://127.0.0.1:x")
+    check_reachable("auto")  # resolved by Ray itself
+    run = subprocess.run(
+        [sys.executable, "-m", "core.cli", "run", "--headless", "--ticks", "1", "--address",
+         f"127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert run.returncode == 2, run.stderr  # an operational error, like other CLI failures
+    assert f"no Ray cluster answers at 127.0.0.1:{port}" in run.stderr
