@@ -11,16 +11,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.compute import IndicatorSpec
-from agents.strategies.base import Strategy, StrategyConfig, registry
+from agents.strategies.base import Signal, Strategy, StrategyConfig, registry
 from core.errors import StrategyError
 from core.models import (
     CASH,
+    Action,
+    Deposit,
     MarketSnapshot,
     PortfolioState,
     Proposal,
     SentimentReading,
     Side,
     Swap,
+    Withdraw,
 )
 
 
@@ -107,14 +110,13 @@ class StrategyAgent:
             for signal in signals:
                 if signal.notional_usd <= 0:
                     continue
-                sell, buy = (CASH, signal.asset) if signal.side is Side.BUY else (signal.asset, CASH)
                 proposals.append(
                     Proposal(
                         decision_id=f"{self.run_id}-{snapshot.tick:06d}-{len(proposals)}",
                         tick=snapshot.tick,
                         ts=snapshot.ts,
                         strategy=strategy.name,
-                        action=Swap(sell=sell, buy=buy),
+                        action=_action(signal),
                         notional_usd=signal.notional_usd,
                         rationale=signal.rationale,
                         confidence=signal.confidence,
@@ -126,3 +128,13 @@ class StrategyAgent:
 
     def health(self) -> dict[str, Any]:
         return {"strategies": [s.name for s in self.strategies], "proposed": self.proposed}
+
+
+def _action(signal: Signal) -> Action:
+    """A swap against cash, or a deposit into / withdrawal from the signal's lending protocol."""
+    if signal.protocol is not None:
+        kind = Deposit if signal.side is Side.BUY else Withdraw
+        return kind(asset=signal.asset, protocol=signal.protocol)
+    if signal.side is Side.BUY:
+        return Swap(sell=CASH, buy=signal.asset)
+    return Swap(sell=signal.asset, buy=CASH)

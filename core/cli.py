@@ -15,9 +15,11 @@ from typing import Annotated, Literal
 import typer
 
 from core.cli_audit import decisions_app
+from core.cli_keys import keys_app
 from core.cli_policy import policy_app
 from core.cli_render import print_summary, progress_line
 from core.cli_state import approvals_app, audit_app
+from core.cli_strategies import strategies_app
 from core.config import Settings
 from core.errors import ConfigError, QuorumError
 from core.feeds.base import MarketData
@@ -48,6 +50,8 @@ def root(
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 app.add_typer(decisions_app, name="decisions")
+app.add_typer(strategies_app, name="strategies")
+app.add_typer(keys_app, name="keys")
 
 DbOption = Annotated[
     str | None,
@@ -234,8 +238,9 @@ def _strategy_config(name: str, params: list[str]) -> dict:
         if not sep or not key:
             _fail(f"--param {item!r}: expected key=value")
         table[key.strip()] = _number(value.strip())
-    from agents.strategy import StrategiesConfig
     from pydantic import ValidationError
+
+    from agents.strategy import StrategiesConfig
     from core.validation import describe
 
     try:

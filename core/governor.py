@@ -43,7 +43,7 @@ from core.policy_context import (
 )
 from core.wiring import Runtime
 from policies.base import PolicyContext
-from policies.engine import PolicyEngine
+from policies.engine import PolicyEngine, unexecutable
 from state.decision_log import DecisionLog
 
 log = get_logger("quorum.governor")
@@ -187,6 +187,10 @@ class Governor:
              "mood": sentiment.mood},
             outcome="proposed",
         )
+        refused = unexecutable(proposal, policy_version=self.policy.version, mode=self.mode)
+        if refused is not None:  # never turn a deposit or withdrawal into a trade
+            self._record(decision_id, Stage.POLICY_DENIED, refused, outcome="denied")
+            return
         reserved = self._reserved_by_asset()
         assessment = self.rt.call(
             "risk", "assess", proposal, snapshot, portfolio, reserved_usd=sum(reserved.values())

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError
-from core.models import PolicyVerdict, RuleFiring, Tier
+from core.models import PolicyVerdict, Proposal, RuleFiring, Swap, Tier
 from core.validation import read_toml, validate
 from policies.base import HISTORY, PolicyContext, Rule, RuleResult, rules
 from policies.tiers import TiersConfig
@@ -149,3 +149,22 @@ def _apply(result: RuleResult, denied: bool, notional: float, required: Tier) ->
     if result.effect == "tier" and result.tier is not None:
         return denied or result.tier is Tier.DENY, notional, required.tighten(result.tier)
     return denied, notional, required
+
+
+def unexecutable(proposal: Proposal, *, policy_version: str, mode: str) -> PolicyVerdict | None:
+    """A built-in deny for actions no executor of ``mode`` can carry out (fail closed).
+
+    The paper executor swaps only: a deposit or withdrawal must never be turned into a trade.
+    """
+    if isinstance(proposal.action, Swap):
+        return None
+    reason = (f"a {proposal.action.kind} cannot be executed in {mode} mode (the paper executor "
+              "only swaps; lending needs the chain executor)")
+    return PolicyVerdict(
+        decision_id=proposal.decision_id,
+        allowed=False,
+        tier=Tier.DENY,
+        notional_usd=proposal.notional_usd,
+        fired=(RuleFiring(rule="executable", effect="deny", reason=reason),),
+        policy_version=policy_version,
+    )

@@ -1,7 +1,9 @@
 """The strategy plugin seam: a small base class, a typed config, a registry by name.
 
 A strategy sees one MarketSnapshot, the SentimentReading and the PortfolioState, and returns
-Signals. It never sizes beyond a request, never touches money, and never sees the future.
+Signals. It never sizes beyond a request, never touches money, and never sees the future. It does
+no I/O and reads no clock; what it remembers between ticks (a grid's centre) comes only from the
+snapshots it has already been shown, and a fresh instance must start cleanly without it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from agents.compute import IndicatorSpec
-from core.models import MarketSnapshot, PortfolioState, SentimentReading, Side
+from core.models import (
+    IndicatorValues,
+    MarketSnapshot,
+    PortfolioState,
+    SentimentReading,
+    Side,
+)
 
 
 class StrategyConfig(BaseModel):
@@ -32,6 +40,8 @@ class Signal:
     rationale: str
     notional_usd: float
     quantity: float | None = None
+    protocol: str | None = None
+    """A lending protocol: BUY deposits ``asset`` into it, SELL withdraws it; None: a swap."""
 
 
 class Strategy(ABC):
@@ -55,6 +65,12 @@ class Strategy(ABC):
         portfolio: PortfolioState,
     ) -> list[Signal]:
         """Signals for this tick; an empty list when there is nothing to do."""
+
+
+def indicator_values(values: IndicatorValues, keys: list[str]) -> list[float] | None:
+    """The values of ``keys`` in order, or None while any of them is still warming up."""
+    found = [values.get(key) for key in keys]
+    return None if any(value is None for value in found) else found  # type: ignore[return-value]
 
 
 _REGISTRY: dict[str, type[Strategy]] = {}

@@ -24,6 +24,8 @@ class SmaCrossConfig(StrategyConfig):
 
 @register
 class SmaCross(Strategy):
+    """SMA cross: long when the fast SMA crosses above the slow one, flat when it crosses below."""
+
     name = "sma_cross"
     config_model = SmaCrossConfig
     config: SmaCrossConfig

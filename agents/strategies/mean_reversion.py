@@ -1,0 +1,102 @@
+"""Mean reversion on the z-score: buy a close stretched below its mean, sell once it is back.
+
+z = (close - SMA) / population std over ``period`` bars, so ``z <= -entry_z`` is exactly a close
+at or under the lower Bollinger band of width ``entry_z``. Long only; asks for all cash on entry
+(the risk agent sizes it), sells the whole position on the way back to the mean or on a stop.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from agents.compute import IndicatorSpec
+from agents.strategies.base import (
+    Signal,
+    Strategy,
+    StrategyConfig,
+    indicator_values,
+    register,
+)
+from core.models import MarketSnapshot, PortfolioState, SentimentReading, Side
+
+
+class MeanReversionConfig(StrategyConfig):
+    period: int = Field(default=20, ge=2, description="Bars in the mean and standard deviation")
+    entry_z: float = Field(
+        default=2.0, gt=0, le=10, allow_inf_nan=False,
+        description="Buy when the close is this many standard deviations below the mean "
+        "(the lower Bollinger band with k = entry_z)",
+    )
+    exit_z: float = Field(
+        default=0.0, le=10, allow_inf_nan=False,
+        description="Sell when the z-score is back up to this (0: at the mean)",
+    )
+    stop_z: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="Sell at a loss when the close falls this many deviations below the mean "
+        "(none: no stop)",
+    )
+
+    @field_validator("exit_z")
+    @classmethod
+    def _exit_above_entry(cls, exit_z: float, info: ValidationInfo) -> float:
+        entry = info.data.get("entry_z")
+        if entry is not None and exit_z <= -entry:
+            raise ValueError(f"exit_z ({exit_z:g}) must be above the entry level -entry_z "
+                             f"({-entry:g})")
+        return exit_z
+
+    @field_validator("stop_z")
+    @classmethod
+    def _stop_beyond_entry(cls, stop_z: float | None, info: ValidationInfo) -> float | None:
+        entry = info.data.get("entry_z")
+        if stop_z is not None and entry is not None and stop_z <= entry:
+            raise ValueError(f"stop_z ({stop_z:g}) must be beyond entry_z ({entry:g})")
+        return stop_z
+
+
+@register
+class MeanReversion(Strategy):
+    """Bollinger / z-score mean reversion: buy stretched lows, sell at the mean."""
+
+    name = "mean_reversion"
+    config_model = MeanReversionConfig
+    config: MeanReversionConfig
+
+    def required_indicators(self) -> list[IndicatorSpec]:
+        return [IndicatorSpec(name="zscore", period=self.config.period)]
+
+    def signals(
+        self,
+        snapshot: MarketSnapshot,
+        sentiment: SentimentReading,
+        portfolio: PortfolioState,
+    ) -> list[Signal]:
+        key = self.required_indicators()[0].key
+        config = self.config
+        signals = []
+        for asset in snapshot.bars:
+            values = indicator_values(snapshot.indicators.get(asset, {}), [key])
+            if values is None:
+                continue  # warming up
+            z = values[0]
+            held = portfolio.quantity(asset)
+            # Further from the threshold, surer; 0.5 at the threshold, 1 a full entry_z beyond.
+            if held == 0 and z <= -config.entry_z:
+                signals.append(Signal(
+                    asset=asset, side=Side.BUY,
+                    confidence=min(1.0, 0.5 + (-z - config.entry_z) / config.entry_z / 2),
+                    rationale=f"close {-z:.2f} std below its {config.period}-bar mean "
+                    f"(entry at {config.entry_z:g})",
+                    notional_usd=portfolio.cash_usd,
+                ))
+            elif held > 0 and (z >= config.exit_z or (config.stop_z and z <= -config.stop_z)):
+                reverted = z >= config.exit_z
+                why = (f"z-score {z:+.2f} back to the exit level {config.exit_z:+g}" if reverted
+                       else f"z-score {z:+.2f} past the stop at {-config.stop_z:+g}")
+                signals.append(Signal(
+                    asset=asset, side=Side.SELL, confidence=0.9 if reverted else 1.0,
+                    rationale=why,
+                    notional_usd=portfolio.position_value(asset), quantity=held,
+                ))
+        return signals

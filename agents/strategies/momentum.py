@@ -1,0 +1,109 @@
+"""Time-series momentum: long while an asset's own trailing return is strong, flat once it fades.
+
+The trailing return over ``lookback`` bars comes from the ``sma_<lookback>`` the compute agent
+already provides: SMA(t) - SMA(t-1) = (close(t) - close(t-lookback)) / lookback, so the close
+``lookback`` bars ago is close(t) - lookback * (SMA(t) - SMA(t-1)), with nothing after t.
+Long only (the treasury holds no shorts); asks for all cash on entry, the risk agent sizes it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from agents.compute import IndicatorSpec
+from agents.strategies.base import (
+    Signal,
+    Strategy,
+    StrategyConfig,
+    indicator_values,
+    register,
+)
+from core.models import MarketSnapshot, PortfolioState, SentimentReading, Side
+
+
+class MomentumConfig(StrategyConfig):
+    lookback: int = Field(
+        default=48, ge=2, description="Bars over which the trailing return is measured"
+    )
+    entry_return: float = Field(
+        default=0.03, gt=0, lt=10, allow_inf_nan=False,
+        description="Buy when the trailing return is above this (0.03 = +3%)",
+    )
+    exit_return: float = Field(
+        default=0.0, gt=-1, allow_inf_nan=False,
+        description="Sell the position when the trailing return falls below this",
+    )
+    volatility_period: int = Field(
+        default=48, ge=2,
+        description="Bars of log returns in the volatility that scales confidence",
+    )
+
+    @field_validator("exit_return")
+    @classmethod
+    def _below_entry(cls, exit_return: float, info: ValidationInfo) -> float:
+        entry = info.data.get("entry_return")
+        if entry is not None and exit_return >= entry:
+            raise ValueError(
+                f"exit_return ({exit_return:g}) must be below entry_return ({entry:g})"
+            )
+        return exit_return
+
+
+@register
+class Momentum(Strategy):
+    """Time-series momentum: long on a strong trailing return, out when it fades."""
+
+    name = "momentum"
+    config_model = MomentumConfig
+    config: MomentumConfig
+
+    def required_indicators(self) -> list[IndicatorSpec]:
+        return [
+            IndicatorSpec(name="sma", period=self.config.lookback),
+            IndicatorSpec(name="volatility", period=self.config.volatility_period),
+        ]
+
+    def signals(
+        self,
+        snapshot: MarketSnapshot,
+        sentiment: SentimentReading,
+        portfolio: PortfolioState,
+    ) -> list[Signal]:
+        sma, volatility = (spec.key for spec in self.required_indicators())
+        lookback = self.config.lookback
+        signals = []
+        for asset, bar in snapshot.bars.items():
+            now = indicator_values(snapshot.indicators.get(asset, {}), [sma, volatility])
+            before = indicator_values(snapshot.previous_indicators.get(asset, {}), [sma])
+            if now is None or before is None:
+                continue  # warming up: needs lookback + 1 bars
+            past_close = bar.close - lookback * (now[0] - before[0])
+            if past_close <= 0:
+                continue
+            trailing = bar.close / past_close - 1.0
+            confidence = _confidence(trailing, now[1], lookback)
+            held = portfolio.quantity(asset)
+            described = f"{lookback}-bar return {trailing:+.2%}"
+            if trailing > self.config.entry_return and held == 0:
+                signals.append(Signal(
+                    asset=asset, side=Side.BUY, confidence=confidence,
+                    rationale=f"{described} above entry {self.config.entry_return:+.2%}",
+                    notional_usd=portfolio.cash_usd,
+                ))
+            elif trailing < self.config.exit_return and held > 0:
+                signals.append(Signal(
+                    asset=asset, side=Side.SELL, confidence=confidence,
+                    rationale=f"{described} below exit {self.config.exit_return:+.2%}",
+                    notional_usd=portfolio.position_value(asset), quantity=held,
+                ))
+        return signals
+
+
+def _confidence(trailing: float, volatility: float, lookback: int) -> float:
+    """0.5 plus the move's size in standard deviations of a lookback-long return, capped at 1."""
+    spread = volatility * math.sqrt(lookback)
+    if spread <= 0:
+        return 0.5
+    return min(1.0, 0.5 + abs(math.log1p(trailing)) / spread / 4)
