@@ -20,6 +20,7 @@ from core.cli_policy import policy_app
 from core.cli_render import print_summary, progress_line
 from core.cli_state import approvals_app, audit_app
 from core.cli_strategies import strategies_app
+from core.cli_tui import tui
 from core.config import Settings
 from core.errors import ConfigError, QuorumError
 from core.feeds.base import MarketData
@@ -52,6 +53,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(decisions_app, name="decisions")
 app.add_typer(strategies_app, name="strategies")
 app.add_typer(keys_app, name="keys")
+app.command("tui")(tui)
 
 DbOption = Annotated[
     str | None,

@@ -1,0 +1,33 @@
+"""The Quorum control panel: one Textual app, one mode per screen, switched by key.
+
+Built so far: Approvals (a) and Decisions (l). It reads and decides through the shared database
+(the decision log and the approval queue), so it works whether or not a system is running.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import App
+
+from tui.screens.approvals import ApprovalsScreen
+from tui.screens.decisions import DecisionsScreen
+from tui.store import PanelStore
+
+
+class QuorumApp(App):
+    TITLE = "Quorum"
+    MODES: ClassVar[dict] = {"approvals": ApprovalsScreen, "decisions": DecisionsScreen}
+    DEFAULT_MODE = "approvals"
+    BINDINGS: ClassVar[list] = [
+        ("A", "switch_mode('approvals')", "Approvals"),
+        ("L", "switch_mode('decisions')", "Decisions"),
+        ("question_mark", "show_help_panel", "Keys"),
+        ("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, store: PanelStore) -> None:
+        super().__init__()
+        self.store = store
+        self.sub_title = "approver " + str(store.approver) + (" (read-only)" if store.read_only
+                                                             else "")

@@ -1,0 +1,89 @@
+"""What the control panel reads and writes, over the database every channel shares.
+
+The panel never talks to the agents for decisions or approvals: the decision log and the approval
+queue are the truth, and the same queue API (with its approver check) serves the CLI, the panel
+and Telegram. Every call here is short and synchronous; screens run them in worker threads.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from core.decision_trace import outcome, summary_line, trace_lines
+from core.models import ApprovalRequest, ApprovalStatus
+from state.approvals import ApprovalQueue
+from state.approvers import ApprovalsConfig, Approver, Channel
+from state.decision_log import latest_decision_ids, read_entries, verify
+from state.tables import utc_now
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    decision_id: str
+    summary: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class AuditStatus:
+    ok: bool
+    count: int
+    head: str | None
+    problem: str | None
+
+
+class PanelStore:
+    """The panel's window on one database, acting as one approver identity (or read-only)."""
+
+    def __init__(
+        self, engine: Engine, *, approvers: ApprovalsConfig | None = None,
+        identity: str | None = None,
+    ) -> None:
+        self.engine = engine
+        approvers = approvers or ApprovalsConfig()
+        self.queue = ApprovalQueue(engine, approvers=approvers)
+        self.approver = Approver(Channel.TUI, identity or getpass.getuser())
+        self.read_only = approvers.person(self.approver) is None
+        """Not on the [approvals] tui allowlist: the panel shows, and refuses to decide."""
+
+    def decisions(self, *, limit: int = 200, needle: str = "") -> list[DecisionRow]:
+        """The latest decisions, newest first; ``needle`` filters on id, summary and outcome."""
+        rows = []
+        for decision_id in latest_decision_ids(self.engine, limit=limit):
+            entries = read_entries(self.engine, decision_id)
+            row = DecisionRow(decision_id, summary_line(entries), outcome(entries))
+            if needle.lower() in f"{row.summary} {row.outcome}".lower():
+                rows.append(row)
+        return rows
+
+    def trace(self, decision_id: str) -> list[str]:
+        entries = read_entries(self.engine, decision_id)
+        if not entries:  # the run has not flushed this decision's entries yet
+            return [f"decision {decision_id}: nothing in the decision log yet"]
+        return trace_lines(entries)
+
+    def audit(self) -> AuditStatus:
+        result = verify(self.engine)
+        return AuditStatus(result.ok, result.count, result.head_hash, result.problem)
+
+    def pending(self) -> list[ApprovalRequest]:
+        return self.queue.list(ApprovalStatus.PENDING)
+
+    def approve(self, request: ApprovalRequest) -> ApprovalRequest:
+        """Approve exactly the order the person saw: refused if its payload changed since."""
+        return self.queue.approve(request.request_id, approver=self.approver,
+                                  expected_payload_hash=request.payload_hash)
+
+    def reject(self, request: ApprovalRequest, reason: str) -> ApprovalRequest:
+        return self.queue.reject(request.request_id, approver=self.approver, reason=reason)
+
+    def expire_due(self) -> list[ApprovalRequest]:
+        return self.queue.expire_due()
+
+    @staticmethod
+    def now() -> datetime:
+        return utc_now()
