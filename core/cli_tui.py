@@ -21,14 +21,16 @@ def tui(
 ) -> None:
     """Open the control panel: pending approvals with countdowns (approve `a`, reject `r`, each
     confirmed) and the decision log with every trace and the audit status. Keys: `A` approvals,
-    `L` decisions, `?` all keys, `q` quit. You act as your OS user; off the allowlist the panel is
+    `L` decisions, `P` policy, `?` all keys, `q` quit. You act as your OS user; off the allowlist the panel is
     read-only."""
+    from policies.engine import PolicyEngine
     from tui.app import QuorumApp
     from tui.store import PanelStore
 
     settings = Settings.load(config)
+    policy = PolicyEngine.load(settings.policy_file)
     engine = open_existing(db or default_db_url())
     try:
-        QuorumApp(PanelStore(engine, approvers=settings.approvals)).run()
+        QuorumApp(PanelStore(engine, approvers=settings.approvals), policy).run()
     finally:
         engine.dispose()

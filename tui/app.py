@@ -1,6 +1,6 @@
 """The Quorum control panel: one Textual app, one mode per screen, switched by key.
 
-Built so far: Approvals (a) and Decisions (l). It reads and decides through the shared database
+Built so far: Approvals (A), Decisions (L) and Policy (P). It reads and decides through the shared database
 (the decision log and the approval queue), so it works whether or not a system is running.
 """
 
@@ -10,24 +10,30 @@ from typing import ClassVar
 
 from textual.app import App
 
+from policies.engine import PolicyEngine
 from tui.screens.approvals import ApprovalsScreen
 from tui.screens.decisions import DecisionsScreen
+from tui.screens.policy import PolicyScreen
 from tui.store import PanelStore
 
 
 class QuorumApp(App):
     TITLE = "Quorum"
-    MODES: ClassVar[dict] = {"approvals": ApprovalsScreen, "decisions": DecisionsScreen}
+    MODES: ClassVar[dict] = {
+        "approvals": ApprovalsScreen, "decisions": DecisionsScreen, "policy": PolicyScreen,
+    }
     DEFAULT_MODE = "approvals"
     BINDINGS: ClassVar[list] = [
         ("A", "switch_mode('approvals')", "Approvals"),
         ("L", "switch_mode('decisions')", "Decisions"),
+        ("P", "switch_mode('policy')", "Policy"),
         ("question_mark", "show_help_panel", "Keys"),
         ("q", "quit", "Quit"),
     ]
 
-    def __init__(self, store: PanelStore) -> None:
+    def __init__(self, store: PanelStore, policy: PolicyEngine) -> None:
         super().__init__()
         self.store = store
+        self.policy = policy
         self.sub_title = "approver " + str(store.approver) + (" (read-only)" if store.read_only
                                                              else "")

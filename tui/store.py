@@ -8,17 +8,20 @@ and Telegram. Every call here is short and synchronous; screens run them in work
 from __future__ import annotations
 
 import getpass
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
 
 from core.decision_trace import outcome, summary_line, trace_lines
-from core.models import ApprovalRequest, ApprovalStatus
+from core.models import ApprovalRequest, ApprovalStatus, Stage
 from state.approvals import ApprovalQueue
 from state.approvers import ApprovalsConfig, Approver, Channel
 from state.decision_log import latest_decision_ids, read_entries, verify
 from state.tables import utc_now
+
+_POLICY_STAGES = frozenset({Stage.POLICY_ALLOWED, Stage.POLICY_DENIED})
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,15 @@ class PanelStore:
     def audit(self) -> AuditStatus:
         result = verify(self.engine)
         return AuditStatus(result.ok, result.count, result.head_hash, result.problem)
+
+    def rules_fired(self, *, since: datetime) -> list[tuple[str, str, int]]:
+        """(rule, effect, count) of policy firings logged since ``since``, most frequent first."""
+        counts: Counter[tuple[str, str]] = Counter()
+        for entry in read_entries(self.engine):
+            if entry.stage in _POLICY_STAGES and entry.logged_at >= since:
+                for firing in entry.payload.get("fired", ()):
+                    counts[(firing["rule"], firing["effect"])] += 1
+        return [(rule, effect, n) for (rule, effect), n in counts.most_common()]
 
     def pending(self) -> list[ApprovalRequest]:
         return self.queue.list(ApprovalStatus.PENDING)

@@ -5,6 +5,7 @@ the allowlist, and browse the decision log with its audit status."""
 from __future__ import annotations
 
 import getpass
+from collections import Counter
 
 import pytest
 from textual.widgets import DataTable, Static
@@ -52,7 +53,8 @@ def system(tmp_path, db_url):
 
 
 def panel(engine, *, allowed=(ME,)) -> QuorumApp:
-    return QuorumApp(PanelStore(engine, approvers=ApprovalsConfig(tui=allowed)))
+    return QuorumApp(PanelStore(engine, approvers=ApprovalsConfig(tui=allowed)),
+                     PolicyEngine.load(None))
 
 
 async def wait_for_rows(pilot, table_id: str, *, at_least: int = 1) -> DataTable:
@@ -163,3 +165,22 @@ async def test_the_decision_log_screen_lists_filters_traces_and_verifies(system)
             if table.row_count == 0:
                 break
         assert table.row_count == 0
+
+
+async def test_the_policy_screen_shows_tiers_limits_and_the_rules_that_fired_today(system):
+    _, _, engine, _ = system
+    app = panel(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("P")
+        limits = str(app.screen.query_one("#limits", Static).render())
+        assert "tiers, by the notional of one trade" in limits and "max_notional" in limits
+        table = await wait_for_rows(pilot, "#fired")
+        shown = {(row[0], row[1]): int(row[2])
+                 for row in (table.get_row_at(i) for i in range(table.row_count))}
+    expected = Counter(
+        (firing["rule"], firing["effect"])
+        for entry in DecisionLog(engine).entries()
+        if entry.stage in ("PolicyAllowed", "PolicyDenied")
+        for firing in entry.payload["fired"]
+    )
+    assert shown == dict(expected) and ("tiers", "tier") in shown
