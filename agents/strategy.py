@@ -2,6 +2,12 @@
 
 A plugin's exception never takes the tick down: it becomes a StrategyError naming the plugin.
 Plugins get copies of nothing mutable: every input is a frozen model.
+
+Exits (agents/exits.py) are proposed here too, before the plugins' proposals, from each
+strategy's `exits` config and the treasury's open positions; a plugin's sell of an asset that
+is being exited this tick is dropped (the exit wins). A position is attributed to the strategy
+whose buy opened it; when that is unknown (this agent restarted since) and only one strategy
+runs, to that one; otherwise it gets no exits and is counted in health().
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.compute import IndicatorSpec
+from agents.exits import exit_proposals
 from agents.strategies.base import Signal, Strategy, StrategyConfig, registry
+from agents.treasury import OpenPosition
 from core.errors import StrategyError
 from core.models import (
     CASH,
@@ -47,7 +55,9 @@ class StrategiesConfig(BaseModel):
                 raise ValueError(f"unknown strategy {name!r}; known: {', '.join(sorted(known))}")
         for name, table in (self.model_extra or {}).items():
             if not isinstance(table, (dict, StrategyConfig)):
-                raise ValueError(f"[strategies.{name}] must be a table of parameters")
+                raise ValueError(  # noqa: TRY004  (pydantic reports ValueError, not TypeError)
+                    f"[strategies.{name}] must be a table of parameters"
+                )
             try:
                 self.model_extra[name] = known[name].config_model.model_validate(
                     table if isinstance(table, dict) else table.model_dump()
@@ -87,6 +97,8 @@ class StrategyAgent:
         self.run_id = run_id
         self.strategies = build_strategies(config)
         self.proposed = 0
+        self.opened_by: dict[str, str] = {}  # decision id of a buy -> the strategy that proposed it
+        self.unattributed = 0  # times an open position's opening strategy was unknown
 
     def required_indicators(self) -> list[IndicatorSpec]:
         specs: dict[str, IndicatorSpec] = {}
@@ -100,8 +112,11 @@ class StrategyAgent:
         snapshot: MarketSnapshot,
         sentiment: SentimentReading,
         portfolio: PortfolioState,
+        positions: list[OpenPosition] | None = None,
     ) -> list[Proposal]:
-        proposals = []
+        """Exits for ``positions`` (the treasury's open positions) first, then each plugin's."""
+        proposals = self._exits(snapshot, positions or [])
+        exiting = {proposal.asset for proposal in proposals}
         for strategy in self.strategies:
             try:
                 signals = strategy.signals(snapshot, sentiment, portfolio)
@@ -110,6 +125,8 @@ class StrategyAgent:
             for signal in signals:
                 if signal.notional_usd <= 0:
                     continue
+                if signal.side is Side.SELL and signal.protocol is None and signal.asset in exiting:
+                    continue  # the exit already sells the whole position
                 proposals.append(
                     Proposal(
                         decision_id=f"{self.run_id}-{snapshot.tick:06d}-{len(proposals)}",
@@ -123,11 +140,46 @@ class StrategyAgent:
                         quantity=signal.quantity,
                     )
                 )
+                if signal.side is Side.BUY and signal.protocol is None:
+                    self._remember(proposals[-1].decision_id, strategy.name)
         self.proposed += len(proposals)
         return proposals
 
+    def _exits(self, snapshot: MarketSnapshot, positions: list[OpenPosition]) -> list[Proposal]:
+        configs = {s.name: self.config.params(s.name).exits for s in self.strategies}
+        if not any(config.active for config in configs.values()):
+            return []
+        return exit_proposals(
+            positions,
+            snapshot,
+            strategy_of=self._opener,
+            configs=configs,
+            decision_id=lambda n: f"{self.run_id}-{snapshot.tick:06d}-{n}",
+        )
+
+    def _opener(self, position: OpenPosition) -> str | None:
+        name = self.opened_by.get(position.opened_by)
+        if name is None and len(self.strategies) == 1:
+            name = self.strategies[0].name
+        if name is None:
+            self.unattributed += 1
+        return name
+
+    def _remember(self, decision_id: str, strategy: str) -> None:
+        self.opened_by[decision_id] = strategy
+        if len(self.opened_by) > MAX_REMEMBERED_BUYS:
+            del self.opened_by[next(iter(self.opened_by))]  # the oldest
+
     def health(self) -> dict[str, Any]:
-        return {"strategies": [s.name for s in self.strategies], "proposed": self.proposed}
+        health: dict[str, Any] = {"strategies": [s.name for s in self.strategies],
+                                  "proposed": self.proposed}
+        if self.unattributed:
+            health["unattributed_positions"] = self.unattributed
+        return health
+
+
+MAX_REMEMBERED_BUYS = 10_000
+"""How many buy decisions the agent remembers to attribute positions to their strategy."""
 
 
 def _action(signal: Signal) -> Action:

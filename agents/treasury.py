@@ -1,5 +1,8 @@
 """The treasury agent: the portfolio. Applies fills, marks to market, keeps PnL and round trips.
 
+For exits (agents/exits.py) it also keeps, per open position, the tick and decision that opened
+it and the highest close marked since.
+
 Fills are the only thing that changes holdings; a fill that would sell more than is held or
 spend cash that is not there is refused (fail closed), never clamped.
 """
@@ -33,12 +36,27 @@ class Trade:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class OpenPosition:
+    """One open long position as exits judge it."""
+
+    asset: str
+    quantity: float
+    entry_price: float  # average, fees excluded
+    entry_tick: int  # the bar whose open filled the first buy
+    peak_price: float  # highest of the first fill's price and every close marked since
+    opened_by: str  # decision id of the first buy
+
+
 @dataclass(slots=True)
 class _Open:
     quantity: float
     cost_usd: float  # cash paid, fees included
     opened_at: datetime
     entry_notional: float  # quantity * price, fees excluded
+    entry_tick: int = 0
+    peak_price: float = 0.0
+    opened_by: str = ""
 
 
 class TreasuryAgent:
@@ -71,11 +89,15 @@ class TreasuryAgent:
             self.cash_usd -= cost
             held = self.open.get(fill.asset)
             if held is None:
-                self.open[fill.asset] = _Open(fill.quantity, cost, fill.ts, gross)
+                self.open[fill.asset] = _Open(
+                    fill.quantity, cost, fill.ts, gross,
+                    entry_tick=fill.tick, peak_price=fill.price, opened_by=fill.decision_id,
+                )
             else:
                 held.quantity += fill.quantity
                 held.cost_usd += cost
                 held.entry_notional += gross
+                held.peak_price = max(held.peak_price, fill.price)
         else:
             held = self.open.get(fill.asset)
             if held is None or fill.quantity > held.quantity * (1 + 1e-9):
@@ -114,7 +136,24 @@ class TreasuryAgent:
         """Mark holdings to the latest prices."""
         self.tick, self.ts = tick, ts
         self.prices.update(prices)
+        for asset, held in self.open.items():
+            if asset in prices:
+                held.peak_price = max(held.peak_price, prices[asset])
         return self.portfolio()
+
+    def open_positions(self) -> list[OpenPosition]:
+        """Every open position with its entry, entry tick, peak close and opening decision."""
+        return [
+            OpenPosition(
+                asset=asset,
+                quantity=held.quantity,
+                entry_price=held.entry_notional / held.quantity,
+                entry_tick=held.entry_tick,
+                peak_price=held.peak_price,
+                opened_by=held.opened_by,
+            )
+            for asset, held in self.open.items()
+        ]
 
     def portfolio(self) -> PortfolioState:
         return PortfolioState(

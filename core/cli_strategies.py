@@ -14,7 +14,7 @@ import annotated_types
 import typer
 from pydantic.fields import FieldInfo
 
-from agents.strategies.base import Strategy, registry
+from agents.strategies.base import Strategy, StrategyConfig, registry
 
 strategies_app = typer.Typer(help="The strategy plugins and their parameters.",
                              no_args_is_help=True)
@@ -60,9 +60,17 @@ def describe(plugin: type[Strategy]) -> dict[str, Any]:
                 "default": toml_value(field.get_default(call_default_factory=True)),
                 "description": field.description or "",
             }
-            for name, field in plugin.config_model.model_fields.items()
+            for name, field in parameters(plugin).items()
         ],
     }
+
+
+def parameters(plugin: type[Strategy]) -> dict[str, FieldInfo]:
+    """The plugin's own parameters first, then the ones every strategy shares (``exits``)."""
+    fields = plugin.config_model.model_fields
+    shared = StrategyConfig.model_fields
+    own = {name: field for name, field in fields.items() if name not in shared}
+    return {**own, **{name: field for name, field in fields.items() if name in shared}}
 
 
 def render(plugin: dict[str, Any]) -> list[str]:

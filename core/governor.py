@@ -110,8 +110,9 @@ class Governor:
             sentiment: SentimentReading = self.rt.call(
                 "sentiment", "score", tick=tick, ts=snapshot.ts
             )
+            positions = self.rt.call("treasury", "open_positions")  # for exits (agents/exits.py)
             proposals: list[Proposal] = self.rt.call(
-                "strategy", "propose", snapshot, sentiment, portfolio
+                "strategy", "propose", snapshot, sentiment, portfolio, positions=positions
             )
             for proposal in proposals:
                 self._decide(proposal, snapshot, sentiment, portfolio)

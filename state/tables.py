@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import DateTime, Dialect, Text
+from sqlalchemy import BigInteger, DateTime, Dialect, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -118,3 +118,41 @@ class ApprovalRefusalRow(SQLModel, table=True):
     identity: str = Field(description="As the channel gave it, cut to 64 characters")
     reason: str = Field(sa_type=Text)
     refused_at: datetime = Field(sa_type=UtcDateTime, index=True)
+
+
+ChainIntentStatus = Literal["signed", "broadcast", "mined", "failed", "replaced"]
+"""A chain transaction's life: signed and committed before it is sent (signed), sent (broadcast),
+then mined (status 1), failed (mined but reverted) or replaced (its nonce used by a transaction
+that is not ours)."""
+
+
+class ChainIntentRow(SQLModel, table=True):
+    """One signed transaction per decision, committed before broadcast; never signed twice.
+
+    ``raw_tx`` and ``tx_hash`` are the latest signature (a fee bump re-signs the same nonce);
+    ``tx_hashes_json`` lists every hash ever sent for this nonce, since any one of them may mine.
+    """
+
+    __tablename__ = "chain_intents"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "from_address", "nonce", name="uq_chain_intents_nonce"),
+    )
+
+    decision_id: str = Field(primary_key=True)
+    chain_id: int
+    from_address: str = Field(index=True, description="Checksummed sender address")
+    nonce: int
+    call_json: str = Field(sa_type=Text, description="JSON of the ContractCall (to, data, value)")
+    gas_limit: int
+    max_fee_per_gas: int = Field(sa_type=BigInteger)
+    max_priority_fee_per_gas: int = Field(sa_type=BigInteger)
+    raw_tx: str = Field(sa_type=Text, description="0x hex of the latest signed transaction")
+    tx_hash: str = Field(description="0x hash of raw_tx, or of the one that mined")
+    tx_hashes_json: str = Field(sa_type=Text, description="JSON list of every hash sent")
+    status: str = Field(index=True, description="signed | broadcast | mined | failed | replaced")
+    attempts: int = Field(default=0, description="Broadcasts, rebroadcasts included")
+    replacements: int = Field(default=0, description="Fee bumps with the same nonce")
+    block_number: int | None = None
+    error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)

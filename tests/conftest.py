@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -16,6 +17,15 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 # back and are skipped without one.
 LIVE_ANTHROPIC_KEY = os.environ.pop("ANTHROPIC_API_KEY", None)
 os.environ.pop("ANTHROPIC_BASE_URL", None)
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_restored() -> Iterator[None]:
+    """A test that runs the CLI in-process (CliRunner) reconfigures structlog for the process,
+    onto a stream CliRunner then closes; the next test gets the configuration back."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(autouse=True)

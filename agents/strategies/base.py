@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents.compute import IndicatorSpec
 from core.models import (
@@ -24,10 +24,55 @@ from core.models import (
 )
 
 
+class ExitsConfig(BaseModel):
+    """`exits` of one strategy: when the positions it opened are closed (agents/exits.py).
+
+    Every trigger is optional and off when absent. Levels are judged at the close of a bar and
+    the exit fills at the next bar's open, like every order.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stop_loss: float | None = Field(
+        default=None, gt=0, lt=1, allow_inf_nan=False,
+        description="Sell when the close falls this fraction below the average entry price",
+    )
+    take_profit: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="Sell when the close rises this fraction above the average entry price",
+    )
+    trailing_stop: float | None = Field(
+        default=None, gt=0, lt=1, allow_inf_nan=False,
+        description="Sell when the close falls this fraction below the highest close since entry",
+    )
+    max_hold_bars: int | None = Field(
+        default=None, gt=0,
+        description="Sell at the close of the position's n-th bar (its entry bar counts as one)",
+    )
+
+    def __str__(self) -> str:
+        """As a TOML inline table (how `quorum strategies list` shows the default)."""
+        values = [f"{k} = {v:g}" for k, v in self.model_dump().items() if v is not None]
+        return "{ " + ", ".join(values) + " }" if values else "{}"
+
+    @property
+    def active(self) -> bool:
+        """True when at least one trigger is set."""
+        return any(
+            v is not None
+            for v in (self.stop_loss, self.take_profit, self.trailing_stop, self.max_hold_bars)
+        )
+
+
 class StrategyConfig(BaseModel):
     """Base of every strategy's config: frozen, unknown keys are errors."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exits: ExitsConfig = Field(
+        default=ExitsConfig(),
+        description="Stop-loss, take-profit, trailing stop and time exit for this strategy's positions",
+    )
 
 
 @dataclass(frozen=True, slots=True)

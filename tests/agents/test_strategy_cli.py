@@ -9,7 +9,7 @@ import tomllib
 
 from agents.strategies.base import registry
 from agents.strategy import StrategiesConfig
-from core.cli_strategies import toml_value
+from core.cli_strategies import parameters, toml_value
 
 QUORUM = [sys.executable, "-m", "core.cli"]
 NEW = ("momentum", "mean_reversion", "dca", "grid", "vol_target", "treasury_regime")
@@ -28,8 +28,10 @@ def test_list_shows_every_strategy_with_each_parameter_default_and_description()
     assert set(blocks) == set(registry()) >= {"sma_cross", *NEW}
     for name, plugin in registry().items():
         lines = blocks[name].splitlines()[1:]
-        fields = plugin.config_model.model_fields
+        fields = parameters(plugin)  # the plugin's own, then the shared `exits`
         assert [line.split()[0] for line in lines] == list(fields)
+        assert set(fields) == set(plugin.config_model.model_fields)
+        assert list(fields)[-1] == "exits"
         for line, field in zip(lines, fields.values(), strict=True):
             assert f"= {toml_value(field.default)} " in line
             assert line.endswith(field.description)

@@ -197,3 +197,20 @@ def test_open_trades_marked_is_empty_after_everything_is_sold():
     treasury.apply([_fill(Side.BUY, 2, 100.0, hours=1), _fill(Side.SELL, 2, 100.0, hours=2)])
     assert treasury.open_trades_marked() == []
     assert treasury.health() == {"fills_applied": 2, "open_positions": 0}
+
+
+def test_open_positions_keep_the_first_entry_and_the_peak_close_until_closed():
+    treasury = _treasury()
+    treasury.apply([_fill(Side.BUY, 1, 100.0, hours=2)])
+    treasury.mark(tick=2, ts=T0, prices={"BTC": 104.0})
+    treasury.apply([_fill(Side.BUY, 1, 120.0, hours=3)])  # adding keeps the first entry tick
+    treasury.mark(tick=3, ts=T0, prices={"BTC": 110.0})
+    (position,) = treasury.open_positions()
+    assert (position.entry_tick, position.opened_by) == (2, "d-buy-2")
+    assert position.peak_price == 120.0  # the second fill's price beats every close so far
+    assert position.entry_price == pytest.approx(110.0) and position.quantity == 2
+    treasury.apply([_fill(Side.SELL, 2, 105.0, hours=4)])
+    assert treasury.open_positions() == []
+    treasury.apply([_fill(Side.BUY, 1, 90.0, hours=6)])  # a new position starts afresh
+    (reopened,) = treasury.open_positions()
+    assert (reopened.entry_tick, reopened.peak_price, reopened.opened_by) == (6, 90.0, "d-buy-6")
