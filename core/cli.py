@@ -18,7 +18,7 @@ from core.cli_audit import decisions_app
 from core.cli_keys import keys_app
 from core.cli_policy import policy_app
 from core.cli_render import print_summary, progress_line
-from core.cli_state import approvals_app, audit_app
+from core.cli_state import DbOption, approvals_app, audit_app
 from core.cli_strategies import strategies_app
 from core.cli_tui import tui
 from core.config import Settings
@@ -55,10 +55,6 @@ app.add_typer(strategies_app, name="strategies")
 app.add_typer(keys_app, name="keys")
 app.command("tui")(tui)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL or SQLite file path (default: quorum.db in the user data dir, or $QUORUM_DB)"),
-]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config TOML (see `quorum init`)")
 ]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from core.cli_state import DbOption
 from core.errors import ConfigError
 from policies.engine import PolicyEngine
 from policies.replay import Replayed, replay
@@ -20,10 +21,6 @@ from state.decision_log import DecisionLog
 policy_app = typer.Typer(help="Check a policy file; replay logged decisions under another one.",
                          no_args_is_help=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL or SQLite file path (default: quorum.db in the user data dir, or $QUORUM_DB)"),
-]
 
 
 @policy_app.command("check")
