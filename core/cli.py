@@ -16,6 +16,7 @@ import typer
 
 from core.cli_audit import decisions_app
 from core.cli_keys import keys_app
+from core.cli_kill_switch import kill_switch_app
 from core.cli_policy import policy_app
 from core.cli_render import print_summary, progress_line
 from core.cli_state import DbOption, approvals_app, audit_app
@@ -54,6 +55,7 @@ app.add_typer(decisions_app, name="decisions")
 app.add_typer(strategies_app, name="strategies")
 app.add_typer(keys_app, name="keys")
 app.command("tui")(tui)
+app.add_typer(kill_switch_app, name="kill-switch")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config TOML (see `quorum init`)")

@@ -21,7 +21,7 @@ def tui(
 ) -> None:
     """Open the control panel: pending approvals with countdowns (approve `a`, reject `r`, each
     confirmed) and the decision log with every trace and the audit status. Keys: `A` approvals,
-    `L` decisions, `P` policy, `?` all keys, `q` quit. You act as your OS user; off the allowlist the panel is
+    `L` decisions, `P` policy, `K` kill switch, `?` all keys, `q` quit. You act as your OS user; off the allowlist the panel is
     read-only."""
     from policies.engine import PolicyEngine
     from tui.app import QuorumApp

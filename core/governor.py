@@ -19,9 +19,9 @@ from typing import Any
 
 from core.gate import final_tier
 from core.human_gate import HumanGate
+from core.log_payloads import portfolio_summary, request_summary, snapshot_summary
 from core.logging import get_logger
 from core.models import (
-    ApprovalRequest,
     ApprovalStatus,
     Fill,
     MarketSnapshot,
@@ -45,6 +45,7 @@ from core.wiring import Runtime
 from policies.base import PolicyContext
 from policies.engine import PolicyEngine, unexecutable
 from state.decision_log import DecisionLog
+from state.kill_switch import KillSwitchBoard, SwitchCommand
 
 log = get_logger("quorum.governor")
 
@@ -86,6 +87,7 @@ class Governor:
         mode: str = "paper",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         policy_clock: Callable[[MarketSnapshot], datetime] = bar_clock,  # "now" for the policy
+        kill_switch: KillSwitchBoard | None = None,  # the shared switch other channels flip
     ) -> None:
         self.rt = runtime
         self.policy = policy
@@ -98,12 +100,18 @@ class Governor:
         self.history = PolicyHistory(retained_s=policy.lookback_s)
         self.state = RunState()
         self.kill_switch_engaged = False
+        self.switch_board, self._switch_seen = kill_switch, 0
+        latest = kill_switch.latest() if kill_switch is not None else None
+        if latest is not None:  # a run started while the switch is engaged starts engaged
+            self._apply_switch(latest)
 
     # -- the tick ---------------------------------------------------------------------------
 
     def step(self, tick: int) -> PortfolioState:
         """Run one whole tick; the decision log is flushed before this returns."""
         try:
+            for command in self.switch_board.since(self._switch_seen) if self.switch_board else ():
+                self._apply_switch(command)
             snapshot: MarketSnapshot = self.rt.call("market_intel", "observe", tick)
             portfolio = self._settle(snapshot)
             self.history.observe(now=self.policy_clock(snapshot), equity_usd=portfolio.equity_usd)
@@ -170,7 +178,7 @@ class Governor:
             prices={asset: bar.close for asset, bar in snapshot.bars.items()},
         )
         for fill in fills:
-            self._record(fill.decision_id, Stage.PORTFOLIO_UPDATED, _portfolio_summary(portfolio))
+            self._record(fill.decision_id, Stage.PORTFOLIO_UPDATED, portfolio_summary(portfolio))
         return portfolio
 
     def _decide(
@@ -184,7 +192,7 @@ class Governor:
         self._record(
             decision_id,
             Stage.PROPOSAL_CREATED,
-            {"proposal": proposal, "snapshot": _snapshot_summary(snapshot, proposal.asset),
+            {"proposal": proposal, "snapshot": snapshot_summary(snapshot, proposal.asset),
              "mood": sentiment.mood},
             outcome="proposed",
         )
@@ -240,7 +248,7 @@ class Governor:
         )
         self.state.awaiting[request.request_id] = order
         self._record(
-            decision_id, Stage.APPROVAL_REQUESTED, _request_summary(request, self.gate.simulated),
+            decision_id, Stage.APPROVAL_REQUESTED, request_summary(request, self.gate.simulated),
             outcome="awaiting_approval",
         )
         log.info("approval.requested", decision_id=decision_id, request_id=request.request_id,
@@ -253,7 +261,7 @@ class Governor:
             outcome = {Stage.APPROVAL_GRANTED: "approved", Stage.APPROVAL_REJECTED: "rejected",
                        Stage.APPROVAL_EXPIRED: "expired"}[stage]
             self._record(request.decision_id, stage,
-                         _request_summary(request, self.gate.simulated), outcome=outcome)
+                         request_summary(request, self.gate.simulated), outcome=outcome)
             if request.status is ApprovalStatus.APPROVED:
                 self._submit(order, portfolio)  # exactly the order approved (payload-bound)
 
@@ -264,7 +272,7 @@ class Governor:
         for request in self.gate.cancel(list(self.state.awaiting), reason=reason):
             self.state.awaiting.pop(request.request_id, None)
             self._record(request.decision_id, APPROVAL_STAGE[request.status],
-                         _request_summary(request, self.gate.simulated),
+                         request_summary(request, self.gate.simulated),
                          outcome=request.status.value)
         for order in self.rt.call("executor", "cancel_pending",
                                   reason="the run ended before the next bar opened"):
@@ -361,39 +369,9 @@ class Governor:
         self.log.append("kill-switch", "KillSwitchResumed", {"by": by})
         self.log.flush()
 
-
-def _snapshot_summary(snapshot: MarketSnapshot, asset: str) -> dict[str, Any]:
-    bar = snapshot.bars.get(asset)
-    return {
-        "tick": snapshot.tick,
-        "ts": snapshot.ts.isoformat(),
-        "phase": snapshot.phase.value,
-        "close": bar.close if bar else None,
-        "indicators": snapshot.indicators.get(asset, {}),
-        "volatility": snapshot.volatility.get(asset),
-    }
-
-
-def _portfolio_summary(portfolio: PortfolioState) -> dict[str, Any]:
-    return {
-        "tick": portfolio.tick,
-        "cash_usd": portfolio.cash_usd,
-        "equity_usd": portfolio.equity_usd,
-        "positions": {a: p.quantity for a, p in portfolio.positions.items()},
-        "realized_pnl_usd": portfolio.realized_pnl_usd,
-        "fees_usd": portfolio.fees_usd,
-    }
-
-
-def _request_summary(request: ApprovalRequest, simulated: bool) -> dict[str, Any]:
-    return {
-        "request_id": request.request_id,
-        "tier": request.tier.value,
-        "status": request.status.value,
-        "payload_hash": request.payload_hash,
-        "required_approvals": request.required_approvals,
-        "approvals": list(request.approvals),
-        "expires_at": request.expires_at.isoformat(),
-        "decided_by": request.decided_by,
-        "simulated": simulated,
-    }
+    def _apply_switch(self, command: SwitchCommand) -> None:
+        self._switch_seen = command.command_id
+        if command.engaged and not self.kill_switch_engaged:
+            self.engage_kill_switch(by=command.by, reason=command.reason)
+        elif not command.engaged and self.kill_switch_engaged:
+            self.resume(by=command.by)

@@ -25,6 +25,7 @@ from policies.engine import PolicyEngine
 from state.approvals import ApprovalQueue
 from state.db import make_engine
 from state.decision_log import DecisionLog
+from state.kill_switch import KillSwitchBoard
 
 log = get_logger("quorum.session")
 
@@ -95,6 +96,8 @@ class Session:
             human_gate=human_gate,
             run_id=self.run_id,
             mode=settings.run.mode,
+            # A live run obeys the shared kill switch (CLI, control panel); a backtest does not.
+            kill_switch=KillSwitchBoard(self.engine) if runtime == "ray" else None,
         )
         self.decision_log.append(
             f"run-{self.run_id}",

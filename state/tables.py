@@ -156,3 +156,18 @@ class ChainIntentRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class KillSwitchRow(SQLModel, table=True):
+    """One engage or resume of the kill switch, by whom and why; the latest row is the state.
+
+    Any channel writes here (CLI, control panel); a running governor applies new rows each tick.
+    """
+
+    __tablename__ = "kill_switch"
+
+    command_id: int | None = Field(default=None, primary_key=True)
+    action: str = Field(description="engage | resume")
+    by: str = Field(description="Who: channel and identity, e.g. \"'alice' via cli\"")
+    reason: str = Field(sa_type=Text)
+    at: datetime = Field(sa_type=UtcDateTime)

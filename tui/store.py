@@ -15,10 +15,12 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from core.decision_trace import outcome, summary_line, trace_lines
+from core.errors import ApprovalError
 from core.models import ApprovalRequest, ApprovalStatus, Stage
 from state.approvals import ApprovalQueue
 from state.approvers import ApprovalsConfig, Approver, Channel
 from state.decision_log import latest_decision_ids, read_entries, verify
+from state.kill_switch import KillSwitchBoard, SwitchCommand
 from state.tables import utc_now
 
 _POLICY_STAGES = frozenset({Stage.POLICY_ALLOWED, Stage.POLICY_DENIED})
@@ -52,6 +54,7 @@ class PanelStore:
         self.approver = Approver(Channel.TUI, identity or getpass.getuser())
         self.read_only = approvers.person(self.approver) is None
         """Not on the [approvals] tui allowlist: the panel shows, and refuses to decide."""
+        self.kill_switch = KillSwitchBoard(engine)
 
     def decisions(self, *, limit: int = 200, needle: str = "") -> list[DecisionRow]:
         """The latest decisions, newest first; ``needle`` filters on id, summary and outcome."""
@@ -95,6 +98,19 @@ class PanelStore:
 
     def expire_due(self) -> list[ApprovalRequest]:
         return self.queue.expire_due()
+
+    def switch_state(self) -> SwitchCommand | None:
+        return self.kill_switch.latest()
+
+    def engage(self, reason: str) -> SwitchCommand:
+        """Anyone at the panel may stop everything: stopping is always safe."""
+        return self.kill_switch.engage(by=str(self.approver), reason=reason)
+
+    def resume(self, reason: str) -> SwitchCommand:
+        if self.read_only:
+            raise ApprovalError(f"{self.approver} may not resume (not on the [approvals] tui "
+                                "allowlist)")
+        return self.kill_switch.resume(by=str(self.approver), reason=reason)
 
     @staticmethod
     def now() -> datetime:

@@ -184,3 +184,39 @@ async def test_the_policy_screen_shows_tiers_limits_and_the_rules_that_fired_tod
         for firing in entry.payload["fired"]
     )
     assert shown == dict(expected) and ("tiers", "tier") in shown
+
+
+async def test_the_kill_switch_key_engages_and_an_approver_resumes_both_confirmed(system):
+    from state.kill_switch import KillSwitchBoard
+
+    _, _, engine, _ = system
+    board = KillSwitchBoard(engine)
+    app = panel(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("K", "e", "y")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if board.latest() is not None:
+                break
+        assert board.latest().engaged and board.latest().by == f"'{ME}' via tui"
+        await pilot.pause(1.2)
+        assert "ENGAGED" in str(app.screen.query_one("#state", Static).render())
+        await pilot.press("r", "y")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if not board.latest().engaged:
+                break
+        assert not board.latest().engaged
+
+
+async def test_off_the_allowlist_the_kill_switch_engages_but_never_resumes(system):
+    from state.kill_switch import KillSwitchBoard
+
+    _, _, engine, _ = system
+    board = KillSwitchBoard(engine)
+    board.engage(by="'alice' via cli", reason="drill")
+    app = panel(engine, allowed=("somebody-else",))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("K", "r", "y")
+        await pilot.pause(0.5)
+    assert board.latest().engaged and board.latest().by == "'alice' via cli"
