@@ -7,6 +7,7 @@ directory, or $QUORUM_DB). Errors a person can act on are printed as one line, n
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 from pathlib import Path
@@ -212,6 +213,16 @@ def _write_json(path: Path, summary) -> None:
         "return_pct": summary.return_pct,
         "max_drawdown_pct": summary.max_drawdown_pct,
         "sharpe": summary.sharpe,
+        "sortino": summary.sortino,
+        "cagr_pct": summary.cagr_pct,
+        "win_rate_pct": summary.win_rate_pct,
+        # JSON has no infinity: profits and no loss at all give null
+        "profit_factor": summary.profit_factor if math.isfinite(summary.profit_factor) else None,
+        "exposure_pct": summary.exposure_pct,
+        "number_of_trades": len(summary.trades),
+        "denied_by_rule": summary.denied_by_rule,
+        "vetoed": summary.vetoed,
+        "escalated": summary.escalated,
         "elapsed_s": summary.elapsed_s,
     }
     try:

@@ -35,9 +35,16 @@ def print_summary(summary, *, stopped_early: bool) -> None:
         f"  decisions by outcome  {_counts(s.decisions, OUTCOME_ORDER)}",
         f"  entries by stage      {_counts(s.stages, STAGE_ORDER)}",
         f"  equity                {s.equity_usd:,.2f}  (start {s.initial_equity_usd:,.2f})",
-        f"  PnL                   {s.pnl_usd:+,.2f}  ({s.return_pct:+.2f}%)  "
-        f"realized {s.realized_pnl_usd:+,.2f}  fees {s.fees_usd:,.2f}",
-        f"  max drawdown          {s.max_drawdown_pct:.2f}%   sharpe {s.sharpe:.2f}",
+        (f"  PnL                   {s.pnl_usd:+,.2f}  ({s.return_pct:+.2f}%)  "
+        f"realized {s.realized_pnl_usd:+,.2f}  fees {s.fees_usd:,.2f}"),
+        (f"  max drawdown          {s.max_drawdown_pct:.2f}%   sharpe {s.sharpe:.2f}   "
+        f"sortino {s.sortino:.2f}   CAGR {s.cagr_pct:+.2f}%"),
+        (f"  trades                {len(s.trades)}   win rate {s.win_rate_pct:.1f}%   "
+        f"profit factor {s.profit_factor:.2f}   exposure {s.exposure_pct:.1f}%"),
+        f"  governance            denied {sum(s.denied_by_rule.values())}"
+        + (" (" + ", ".join(f"{r} {n}" for r, n in s.denied_by_rule.items()) + ")"
+           if s.denied_by_rule else "")
+        + f" · vetoed {s.vetoed} · escalated {s.escalated}",
         "  open positions        "
         + (", ".join(f"{a} {q:.6g}" for a, q in sorted(s.positions.items())) or "none"),
         f"  closed trades         {s.closed_trades}",

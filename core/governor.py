@@ -71,6 +71,8 @@ class RunState:
     in_flight: dict[str, Order] = field(default_factory=dict)  # decision id -> submitted order
     equity: list[float] = field(default_factory=list)
     times: list[datetime] = field(default_factory=list)
+    holding: list[bool] = field(default_factory=list)  # any position open at each bar's close
+    denied_by_rule: Counter = field(default_factory=Counter)
     ticks: int = 0
     portfolio: PortfolioState | None = None
 
@@ -130,6 +132,7 @@ class Governor:
         self.state.ticks += 1
         self.state.equity.append(portfolio.equity_usd)
         self.state.times.append(snapshot.ts)
+        self.state.holding.append(any(p.quantity > 0 for p in portfolio.positions.values()))
         self.state.portfolio = portfolio
         return portfolio
 
@@ -199,6 +202,7 @@ class Governor:
         refused = unexecutable(proposal, policy_version=self.policy.version, mode=self.mode)
         if refused is not None:  # never turn a deposit or withdrawal into a trade
             self._record(decision_id, Stage.POLICY_DENIED, refused, outcome="denied")
+            self.state.denied_by_rule["executable"] += 1
             return
         reserved = self._reserved_by_asset()
         assessment = self.rt.call(
@@ -215,8 +219,9 @@ class Governor:
         logged = {**verdict.model_dump(mode="json"), "context": context_record(context)}
         if not verdict.allowed:
             self._record(decision_id, Stage.POLICY_DENIED, logged, outcome="denied")
-            log.info("policy.denied", decision_id=decision_id,
-                     rules=[f.rule for f in verdict.fired if f.effect == "deny"])
+            rules = [f.rule for f in verdict.fired if f.effect == "deny"]
+            self.state.denied_by_rule.update(rules)
+            log.info("policy.denied", decision_id=decision_id, rules=rules)
             return
         self._record(decision_id, Stage.POLICY_ALLOWED, logged)
         review = self.rt.call(

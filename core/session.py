@@ -19,7 +19,17 @@ from core.feeds.base import MarketData
 from core.governor import Governor
 from core.human_gate import HumanGate, QueueGate, SimulatedGate
 from core.logging import get_logger
-from core.metrics import max_drawdown_pct, return_pct, sharpe
+from core.metrics import (
+    cagr_pct,
+    exposure_pct,
+    max_drawdown_pct,
+    profit_factor,
+    return_pct,
+    sharpe,
+    sortino,
+    win_rate_pct,
+)
+from core.models import Stage
 from core.wiring import Runtime, build_specs
 from policies.engine import PolicyEngine
 from state.approvals import ApprovalQueue
@@ -53,10 +63,30 @@ class RunSummary:
     closed_trades: int = 0
     trades: list[Trade] = field(default_factory=list)
     """Closed round trips, then open positions closed out at the last mark."""
+    cagr_pct: float = 0.0
+    sortino: float = 0.0
+    exposure_pct: float = 0.0
+    denied_by_rule: dict[str, int] = field(default_factory=dict)
 
     @property
     def pnl_usd(self) -> float:
         return self.equity_usd - self.initial_equity_usd
+
+    @property
+    def win_rate_pct(self) -> float:
+        return win_rate_pct([t.pnl for t in self.trades])
+
+    @property
+    def profit_factor(self) -> float:
+        return profit_factor([t.pnl for t in self.trades])
+
+    @property
+    def vetoed(self) -> int:
+        return self.stages.get(Stage.REVIEW_VETOED, 0)
+
+    @property
+    def escalated(self) -> int:
+        return self.stages.get(Stage.REVIEW_ESCALATED, 0)
 
 
 class Session:
@@ -165,6 +195,10 @@ class Session:
             return_pct=return_pct(initial, equity),
             max_drawdown_pct=max_drawdown_pct(state.equity),
             sharpe=sharpe(state.equity, bar_seconds=self.data.bar_seconds()),
+            sortino=sortino(state.equity, bar_seconds=self.data.bar_seconds()),
+            cagr_pct=cagr_pct(initial, equity, seconds=_span_s(state.times, self.data.bar_seconds())),
+            exposure_pct=exposure_pct(state.holding),
+            denied_by_rule=dict(state.denied_by_rule.most_common()),
             log_entries=entries,
             head_hash=head,
             elapsed_s=time.monotonic() - self.started,
@@ -179,3 +213,10 @@ def _start_runtime(kind: str, specs: list, address: str | None) -> Runtime:
     from core.runtime import LocalRuntime
 
     return LocalRuntime(specs)
+
+
+def _span_s(times: list, bar_seconds: float) -> float:
+    """Market time a run covered: first bar's open to last bar's close."""
+    if not times:
+        return 0.0
+    return (times[-1] - times[0]).total_seconds() + bar_seconds

@@ -42,6 +42,15 @@ def test_backtest_writes_the_documented_json_and_leaves_a_log_that_verifies(
     assert set(report["trades"][0]) == {"asset", "side", "entry_time", "entry_price",
                                         "exit_time", "exit_price", "size", "pnl"}
     assert all(t["exit_time"] >= t["entry_time"] for t in report["trades"])
+    pnls = [t["pnl"] for t in report["trades"]]
+    assert report["number_of_trades"] == len(pnls)
+    assert report["win_rate_pct"] == pytest.approx(100 * sum(p > 0 for p in pnls) / len(pnls))
+    losses = -sum(p for p in pnls if p < 0)
+    assert report["profit_factor"] == pytest.approx(sum(p for p in pnls if p > 0) / losses)
+    assert 0 < report["exposure_pct"] < 100
+    denied = sum(report["denied_by_rule"].values())
+    assert f"governance            denied {denied}" in result.stdout
+    assert {"sortino", "cagr_pct", "vetoed", "escalated"} <= set(report)
     verified = quorum("audit", "verify", "--db", db_url)
     assert verified.returncode == 0
     assert verified.stdout.strip() == (
