@@ -106,7 +106,9 @@ def test_a_partial_withdrawal_leaves_the_rest_earning(
         treasury_sender.send(call)
     treasury_sender.send(chain.lending.withdraw(asset=usdc, amount=20_000 * 10**6, to=me))
     left = chain.lending.supplied(usdc, me)
-    assert 30_000 * 10**6 <= left < 30_000 * 10**6 + 10  # a few seconds of interest at most
+    # A few seconds of interest at most; Aave's half-up ray rounding of the scaled balance may
+    # also cost the withdrawal's remainder one unit, depending on the index at that block.
+    assert 30_000 * 10**6 - 1 <= left < 30_000 * 10**6 + 10
     increase_time(chain.w3, YEAR)
     assert chain.lending.supplied(usdc, me) == pytest.approx(left * 1.05, rel=1e-4)
 
