@@ -181,3 +181,19 @@ def _fill_at_close(
         ts=snap.ts, asset=asset, side=side, quantity=quantity, price=price, fee_usd=0.0,
         slippage_bps=0.0,
     )
+
+
+def assert_no_look_ahead(
+    strategy: str, params: dict[str, Any], *, compute: ComputeAgent, bars: int = 900,
+    cut: int = 600, min_before: int = 4, **replay_options: Any,
+) -> list[Decision]:
+    """Rewrite every bar after ``cut`` of the real candles: the decisions up to ``cut`` must stay
+    identical and the later ones change. Returns the decisions up to ``cut``."""
+    data = real_market(bars)
+    seen = replay(data, strategy, params, compute=compute, **replay_options)
+    other = replay(rewritten_after(data, cut), strategy, params, compute=compute, **replay_options)
+    before = [d for d in seen if d[0] <= cut]
+    assert len(before) >= min_before, "the test needs decisions before the cut to mean anything"
+    assert [d for d in other if d[0] <= cut] == before
+    assert other != seen, "rewriting the later bars should change the later decisions"
+    return before

@@ -12,11 +12,10 @@ from agents.strategy import StrategiesConfig
 from core.models import Side
 from core.validation import describe
 from tests.agents.strategy_support import (
+    assert_no_look_ahead,
     market,
     portfolio,
-    real_market,
     replay,
-    rewritten_after,
     sentiment,
     snapshot,
 )
@@ -92,14 +91,8 @@ def test_a_series_buys_on_schedule_except_where_the_skip_rule_holds(compute):
 
 
 def test_decisions_never_depend_on_later_bars(compute):
-    data, cut = real_market(900), 600
     params = {"amount_usd": 1, "interval_bars": 12, "max_premium": 0.002, "take_profit": 0.01}
-    seen = replay(data, "dca", params, compute=compute)
-    other = replay(rewritten_after(data, cut), "dca", params, compute=compute)
-    before = [d for d in seen if d[0] <= cut]
-    assert len(before) >= 4
-    assert [d for d in other if d[0] <= cut] == before
-    assert other != seen
+    assert_no_look_ahead("dca", params, compute=compute)
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,8 @@ from agents.strategy import StrategiesConfig
 from core.models import Side
 from core.validation import describe
 from tests.agents.strategy_support import (
+    assert_no_look_ahead,
     portfolio,
-    real_market,
-    replay,
-    rewritten_after,
     sentiment,
     snapshot,
 )
@@ -108,14 +106,8 @@ def test_each_asset_has_its_own_band():
 
 
 def test_decisions_never_depend_on_later_bars(compute):
-    data, cut = real_market(900), 600
     params = {"levels": 9, "band_width": 0.01, "size_usd": 5}
-    seen = replay(data, "grid", params, compute=compute)
-    other = replay(rewritten_after(data, cut), "grid", params, compute=compute)
-    before = [d for d in seen if d[0] <= cut]
-    assert len(before) >= 4
-    assert [d for d in other if d[0] <= cut] == before
-    assert other != seen
+    assert_no_look_ahead("grid", params, compute=compute)
 
 
 @pytest.mark.parametrize(

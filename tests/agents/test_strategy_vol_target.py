@@ -15,11 +15,10 @@ from core.kernels import indicators
 from core.models import Side
 from core.validation import describe
 from tests.agents.strategy_support import (
+    assert_no_look_ahead,
     market,
     portfolio,
-    real_market,
     replay,
-    rewritten_after,
     sentiment,
     snapshot,
 )
@@ -107,14 +106,8 @@ def test_the_first_buy_uses_the_realised_volatility_of_the_series(compute):
 
 
 def test_decisions_never_depend_on_later_bars(compute):
-    data, cut = real_market(900), 600
     params = {"fast": 12, "slow": 48, "bars_per_year": 105_120, "target_volatility": 0.3}
-    seen = replay(data, "vol_target", params, compute=compute)
-    other = replay(rewritten_after(data, cut), "vol_target", params, compute=compute)
-    before = [d for d in seen if d[0] <= cut]
-    assert len(before) >= 4
-    assert [d for d in other if d[0] <= cut] == before
-    assert other != seen
+    assert_no_look_ahead("vol_target", params, compute=compute)
 
 
 @pytest.mark.parametrize(
