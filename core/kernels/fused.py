@@ -22,11 +22,21 @@ It never reads files or the clock.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 
+import numba
 import numpy as np
 
 from core.kernels import _fused
+
+LOG_SPLIT_VALUES = 1 << 18
+"""From this many closes on, ``np.log`` runs in a slice per Numba thread (numpy releases the
+GIL): below it, handing half to another thread costs more than it saves."""
+
+_LOG_SLAB = _fused.N_OUTPUTS
+"""The block's last slab holds ``log(close)`` for the kernel; callers never see it."""
 
 
 @dataclass(frozen=True)
@@ -102,28 +112,66 @@ def fused(
         if array.shape != c.shape:
             raise ValueError(f"{name} has shape {array.shape}, close has {c.shape}; they must match")
     block = output_block(c.shape) if out is None else _check_block(out, c.shape)
-    one_d = c.ndim == 1
-    if one_d:
-        c, h, lo = c[np.newaxis, :], h[np.newaxis, :], lo[np.newaxis, :]
-    with np.errstate(divide="ignore", invalid="ignore"):  # log of a price <= 0 is NaN, as before
-        log_close = np.log(c)
+    log_close = block[_LOG_SLAB]
+    _parallel_log(c, log_close)
+    if c.ndim == 1:
+        c, h, lo, log_close = (a[np.newaxis, :] for a in (c, h, lo, log_close))
     _fused.fused_2d(
         h, lo, c, log_close, params.ema_fast, params.ema_slow, params.rsi, params.atr,
         params.bollinger, float(params.bollinger_k), params.volatility,
-        block.reshape((_fused.N_OUTPUTS, *c.shape)),
+        block[:_LOG_SLAB].reshape((_fused.N_OUTPUTS, *c.shape)),
     )
     return FusedIndicators(**{name: block[row] for name, row in _ROWS.items()})
 
 
 def output_block(shape: tuple[int, ...]) -> np.ndarray:
-    """An uninitialised float64 block for ``fused(..., out=)``: one slab per output."""
-    return np.empty((_fused.N_OUTPUTS, *shape))
+    """An uninitialised float64 block for ``fused(..., out=)``: one slab per output, and one
+    more for the log of the closes (scratch the kernel reads)."""
+    return np.empty((_fused.N_OUTPUTS + 1, *shape))
 
 
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) the kernel, so the first real call is fast."""
     close = np.vstack([np.linspace(1.0, 2.0, 40), np.linspace(2.0, 1.0, 40)])
     fused(high=close * 1.01, low=close * 0.99, close=close, params=FusedParams(3, 5, 3, 3, 4, 2.0, 3))
+
+
+def _parallel_log(close: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = log(close)`` (NaN for a price <= 0, as before), in one contiguous slice per
+    Numba thread when the array is large: otherwise the one serial step of the fused set."""
+    flat_in, flat_out = close.reshape(-1), out.reshape(-1)
+    threads = numba.get_num_threads()
+    if threads < 2 or flat_in.size < LOG_SPLIT_VALUES:
+        _log_slice(flat_in, flat_out)
+        return
+    bounds = np.linspace(0, flat_in.size, threads + 1).astype(int)
+    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    pool = _log_pool(threads - 1)
+    pending = [pool.submit(_log_slice, flat_in[s], flat_out[s]) for s in slices[1:]]
+    _log_slice(flat_in[slices[0]], flat_out[slices[0]])
+    for job in pending:
+        job.result()
+
+
+def _log_slice(values: np.ndarray, out: np.ndarray) -> None:
+    with np.errstate(divide="ignore", invalid="ignore"):  # per thread: errstate is thread-local
+        np.log(values, out=out)
+
+
+_pool: tuple[ThreadPoolExecutor, int] | None = None  # the pool and its number of workers
+_pool_lock = threading.Lock()
+
+
+def _log_pool(workers: int) -> ThreadPoolExecutor:
+    """One process-wide pool for the log slices, replaced by a larger one if threads grow."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[1] < workers:
+            if _pool is not None:
+                _pool[0].shutdown(wait=False)  # jobs already queued still run
+            _pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="quorum-log"),
+                     workers)
+        return _pool[0]
 
 
 def _as_prices(array: np.ndarray, name: str) -> np.ndarray:
@@ -134,7 +182,7 @@ def _as_prices(array: np.ndarray, name: str) -> np.ndarray:
 
 
 def _check_block(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    expected = (_fused.N_OUTPUTS, *shape)
+    expected = (_fused.N_OUTPUTS + 1, *shape)
     if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != np.float64:
         got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
         raise ValueError(f"out must be a float64 block shaped {expected} (output_block), got {got}")

@@ -223,12 +223,12 @@ def test_a_reused_output_block_gives_the_same_values(candles):
 
 def test_a_wrong_output_block_is_refused():
     close = np.linspace(1.0, 2.0, 40)
-    with pytest.raises(ValueError, match=r"float64 block shaped \(8, 40\).*got float64 \(8, 39\)"):
-        fused(high=close, low=close, close=close, out=np.empty((8, 39)))
+    with pytest.raises(ValueError, match=r"float64 block shaped \(9, 40\).*got float64 \(9, 39\)"):
+        fused(high=close, low=close, close=close, out=np.empty((9, 39)))
     with pytest.raises(ValueError, match="got float32"):
-        fused(high=close, low=close, close=close, out=np.empty((8, 40), dtype=np.float32))
+        fused(high=close, low=close, close=close, out=np.empty((9, 40), dtype=np.float32))
     with pytest.raises(ValueError, match="C-contiguous"):
-        fused(high=close, low=close, close=close, out=np.empty((8, 80))[:, ::2])
+        fused(high=close, low=close, close=close, out=np.empty((9, 80))[:, ::2])
 
 
 def test_a_steep_trend_with_tiny_noise_stays_exact():
@@ -243,3 +243,26 @@ def test_a_steep_trend_with_tiny_noise_stays_exact():
                                2 * windows.std(axis=1), rtol=1e-8)
     returns = np.lib.stride_tricks.sliding_window_view(np.diff(np.log(close)), 20)
     np.testing.assert_allclose(result["volatility"][20:], returns.std(axis=1, ddof=1), rtol=1e-8)
+
+
+def test_a_large_block_takes_the_log_in_slices_and_gives_the_same_values():
+    """From LOG_SPLIT_VALUES closes on, the log runs in one slice per Numba thread; every row
+    must equal the same row computed alone (the serial path), bad prices included."""
+    import numba
+
+    from core.kernels.fused import LOG_SPLIT_VALUES
+
+    rng = np.random.default_rng(5)
+    assets, bars = 7, LOG_SPLIT_VALUES // 7 + 1_001
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, (assets, bars)), axis=1))
+    close[3, 5_000] = 0.0  # a zero and a negative price: NaN volatility there, not an exception
+    close[5, 9_000] = -1.0
+    high, low = close * 1.01, close * 0.99
+    assert numba.get_num_threads() >= 2, "the sliced log needs at least two Numba threads"
+    whole = fused(high=high, low=low, close=close).as_dict()
+    for row in range(assets):
+        alone = fused(high=high[row], low=low[row], close=close[row]).as_dict()
+        for key, values in alone.items():
+            np.testing.assert_array_equal(whole[key][row], values, err_msg=f"{key} row {row}")
+    assert np.isnan(whole["volatility"][3, 5_000]) and np.isnan(whole["volatility"][5, 9_000])
+    assert np.isfinite(whole["volatility"][0, 20:]).all()
