@@ -25,9 +25,8 @@ import pandas as pd
 import talib
 
 from agents.compute import ComputeAgent, IndicatorRequest, IndicatorSpec
-from core.kernels import _fused
+from core.kernels import _fused, indicators
 from core.kernels import fused as fused_kernels
-from core.kernels import indicators
 
 PERIOD = 14
 BAND = 20

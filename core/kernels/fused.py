@@ -22,6 +22,7 @@ It never reads files or the clock.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -145,7 +146,7 @@ def _parallel_log(close: np.ndarray, out: np.ndarray) -> None:
         _log_slice(flat_in, flat_out)
         return
     bounds = np.linspace(0, flat_in.size, threads + 1).astype(int)
-    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
     pool = _log_pool(threads - 1)
     pending = [pool.submit(_log_slice, flat_in[s], flat_out[s]) for s in slices[1:]]
     _log_slice(flat_in[slices[0]], flat_out[slices[0]])
