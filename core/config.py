@@ -20,6 +20,7 @@ from agents.reviewer import ReviewerConfig
 from agents.risk import RiskConfig
 from agents.sentiment import SentimentConfig
 from agents.strategy import StrategiesConfig
+from core.chain.settings import ChainConfig
 from core.validation import read_toml, validate
 from state.approvers import ApprovalsConfig
 
@@ -34,8 +35,10 @@ class _Section(BaseModel):
 class RunConfig(_Section):
     seed: int = Field(default=7, description="Seed of the synthetic market; same seed, same run")
     cash_usd: float = Field(default=100_000, gt=0, description="Starting cash of the treasury")
-    mode: Literal["paper"] = Field(
-        default="paper", description="Execution mode; paper (simulated fills) is the only one yet"
+    mode: Literal["paper", "devnet", "fork"] = Field(
+        default="paper",
+        description="Execution mode: paper (simulated fills), devnet (a local anvil chain Quorum "
+        "starts) or fork (anvil forking --fork-url); `quorum run --mode` overrides it",
     )
 
 
@@ -94,6 +97,9 @@ class Settings(_Section):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     reviewer: ReviewerConfig = Field(default_factory=ReviewerConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    chain: ChainConfig = Field(
+        default_factory=ChainConfig, description="Devnet and fork runs: the key and the devnet"
+    )
     approvals: ApprovalsConfig = Field(
         default_factory=ApprovalsConfig, description="Who may approve or reject, per channel"
     )

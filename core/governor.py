@@ -41,7 +41,7 @@ from core.policy_context import (
     context_record,
     kill_switch_backstop,
 )
-from core.wiring import Runtime
+from core.wiring import Runtime, Venue
 from policies.base import PolicyContext
 from policies.engine import PolicyEngine, unexecutable
 from state.decision_log import DecisionLog
@@ -90,8 +90,10 @@ class Governor:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         policy_clock: Callable[[MarketSnapshot], datetime] = bar_clock,  # "now" for the policy
         kill_switch: KillSwitchBoard | None = None,  # the shared switch other channels flip
+        venue: Venue | None = None,  # a chain run's: block time and pool prices per bar
     ) -> None:
         self.rt = runtime
+        self.venue = venue
         self.policy = policy
         self.log = decision_log
         self.gate = human_gate
@@ -115,7 +117,11 @@ class Governor:
             for command in self.switch_board.since(self._switch_seen) if self.switch_board else ():
                 self._apply_switch(command)
             snapshot: MarketSnapshot = self.rt.call("market_intel", "observe", tick)
+            if self.venue is not None:
+                self.venue.before_settle(snapshot)
             portfolio = self._settle(snapshot)
+            if self.mode != "paper":
+                self._reconcile(portfolio)
             self.history.observe(now=self.policy_clock(snapshot), equity_usd=portfolio.equity_usd)
             sentiment: SentimentReading = self.rt.call(
                 "sentiment", "score", tick=tick, ts=snapshot.ts
@@ -363,6 +369,20 @@ class Governor:
         self.state.stages[stage.value] += 1
         if outcome is not None:
             self.state.outcomes[decision_id] = outcome
+
+    def _reconcile(self, portfolio: PortfolioState) -> None:
+        """Treasury against the chain; a mismatch is an alert and engages the kill switch."""
+        mismatches = self.rt.call("executor", "reconcile", portfolio)
+        if not mismatches:
+            return
+        reason = "treasury differs from the chain: " + "; ".join(mismatches)
+        log.error("treasury.reconcile_mismatch", tick=portfolio.tick, mismatches=mismatches)
+        self._record(f"reconcile-{portfolio.tick}", Stage.TREASURY_MISMATCH, {"mismatches": mismatches},
+                     outcome="mismatch")
+        if not self.kill_switch_engaged:
+            if self.switch_board is not None:  # every channel sees it, and it outlives the run
+                self._switch_seen = self.switch_board.engage(by="reconciler", reason=reason).command_id
+            self.engage_kill_switch(by="reconciler", reason=reason)
 
     def engage_kill_switch(self, *, by: str, reason: str) -> None:
         self.kill_switch_engaged = True

@@ -376,6 +376,7 @@ class Stage(StrEnum):
     ORDER_FAILED = "OrderFailed"
     ORDER_CANCELLED = "OrderCancelled"
     PORTFOLIO_UPDATED = "PortfolioUpdated"
+    TREASURY_MISMATCH = "TreasuryMismatch"
 
 
 GENESIS_HASH = "0" * 64

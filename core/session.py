@@ -12,9 +12,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic import SecretStr
+
 from agents.treasury import Trade
 from core.canonical import sha256_hex
 from core.config import Settings
+from core.errors import ConfigError
 from core.feeds.base import MarketData
 from core.governor import Governor
 from core.human_gate import HumanGate, QueueGate, SimulatedGate
@@ -99,6 +102,7 @@ class Session:
         runtime: Literal["local", "ray"],
         gate: GateKind = "queue",
         address: str | None = None,
+        chain_password: SecretStr | None = None,
     ) -> None:
         self.settings = settings
         self.data = data
@@ -117,8 +121,18 @@ class Session:
             if gate == "queue"
             else SimulatedGate(approve=gate == "approve")
         )
-        specs = build_specs(settings, data=data, db_url=db_url, run_id=self.run_id)
-        self.runtime: Runtime = _start_runtime(runtime, specs, address)
+        self.venue = _start_venue(settings, data, self.policy, chain_password)
+        chain_executor = (
+            None if self.venue is None else (self.venue.executor_config, chain_password)
+        )
+        try:
+            specs = build_specs(settings, data=data, db_url=db_url, run_id=self.run_id,
+                                chain_executor=chain_executor)
+            self.runtime: Runtime = _start_runtime(runtime, specs, address)
+        except BaseException:
+            if self.venue is not None:
+                self.venue.stop()
+            raise
         self.governor = Governor(
             runtime=self.runtime,
             policy=self.policy,
@@ -128,6 +142,7 @@ class Session:
             mode=settings.run.mode,
             # A live run obeys the shared kill switch (CLI, control panel); a backtest does not.
             kill_switch=KillSwitchBoard(self.engine) if runtime == "ray" else None,
+            venue=self.venue,
         )
         self.decision_log.append(
             f"run-{self.run_id}",
@@ -141,6 +156,7 @@ class Session:
                 "policy": self.policy.version,
                 "config_sha256": sha256_hex(settings),
                 "human_gate": gate,
+                "treasury_address": self.venue.treasury if self.venue else None,
             },
         )
         self.decision_log.flush()
@@ -155,6 +171,8 @@ class Session:
             closed = self.runtime.call("treasury", "closed_trades")
             summary.closed_trades = len(closed)
             summary.trades = closed + self.runtime.call("treasury", "open_trades_marked")
+            if self.venue is not None:
+                self._record_chain_balances(summary)
             self.decision_log.append(
                 f"run-{self.run_id}",
                 "RunFinished",
@@ -173,7 +191,22 @@ class Session:
         finally:
             self.decision_log.close()
             self.runtime.shutdown()
+            if self.venue is not None:
+                self.venue.stop()
             self.engine.dispose()
+
+    def _record_chain_balances(self, summary: RunSummary) -> None:
+        """The last word of a chain run: the treasury's books beside the wallet's balances."""
+        balances = self.runtime.call("executor", "balances")
+        portfolio = self.governor.state.portfolio
+        booked = {"USD": portfolio.cash_usd if portfolio else self.settings.run.cash_usd}
+        booked.update({a: q for a, q in summary.positions.items()})
+        self.decision_log.append(f"run-{self.run_id}", "ChainBalances", {
+            "address": self.venue.treasury,
+            "on_chain": {asset: str(amount) for asset, amount in balances.items()},
+            "treasury": booked,
+        })
+        self.decision_log.flush()
 
     def summary(self) -> RunSummary:
         state = self.governor.state
@@ -203,6 +236,24 @@ class Session:
             head_hash=head,
             elapsed_s=time.monotonic() - self.started,
         )
+
+
+def _start_venue(settings: Settings, data: MarketData, policy: PolicyEngine,
+                 password: SecretStr | None):
+    """The run's chain (devnet), or None for paper trading."""
+    mode = settings.run.mode
+    if mode == "paper":
+        return None
+    if password is None:
+        raise ConfigError(f"--mode {mode} needs the keystore password of key "
+                          f"'{settings.chain.key_name}'")
+    from core.chain.venue import ChainVenue  # web3 and anvil: only for a chain run
+
+    return ChainVenue.start(
+        mode=mode, chain=settings.chain, policy=policy, password=password,
+        prices={asset: data.bar(asset, 0).open for asset in data.assets},
+        cash_usd=settings.run.cash_usd, start=data.time(0),
+    )
 
 
 def _start_runtime(kind: str, specs: list, address: str | None) -> Runtime:

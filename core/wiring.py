@@ -30,6 +30,12 @@ class Runtime(Protocol):
     def shutdown(self) -> None: ...
 
 
+class Venue(Protocol):
+    """A chain run's market venue: called each tick before orders settle (core.chain.venue)."""
+
+    def before_settle(self, snapshot: Any) -> None: ...
+
+
 @dataclass(frozen=True)
 class AgentRef:
     """A constructor argument that is another agent: the runtime passes a handle to it."""
@@ -67,6 +73,7 @@ def build_specs(
     db_url: str | None,
     run_id: str,
     secrets: Secrets | None = None,
+    chain_executor: Any = None,
 ) -> list[AgentSpec]:
     """The agents in dependency order (compute first: MarketIntel holds a handle to it).
 
@@ -118,13 +125,27 @@ def build_specs(
             {"cash_usd": settings.run.cash_usd, "start": data.time(0)},
             NEVER,
         ),
-        AgentSpec(
-            "executor",
-            PaperExecutor,
-            {"config": settings.execution, "db_url": db_url},
-            NEVER,
-        ),
+        _executor_spec(settings, db_url=db_url, chain=chain_executor),
     ]
+
+
+def _executor_spec(settings: Settings, *, db_url: str | None, chain: Any) -> AgentSpec:
+    """Paper, or the chain executor when ``chain`` is ``(ChainExecutorConfig, password)``.
+
+    The chain executor unlocks the key in its own process; the password travels to it as a
+    SecretStr. It is never restarted: an executor that died mid-order is reconciled by hand.
+    """
+    if chain is None:
+        return AgentSpec(
+            "executor", PaperExecutor, {"config": settings.execution, "db_url": db_url}, NEVER
+        )
+    from agents.executor_chain import ChainExecutor  # web3: only when a chain is used
+
+    config, password = chain
+    return AgentSpec(
+        "executor", ChainExecutor, {"config": config, "db_url": db_url, "password": password},
+        NEVER,
+    )
 
 
 def _reviewer_spec(settings: Settings, *, secrets: Secrets, db_url: str | None) -> AgentSpec:

@@ -23,11 +23,33 @@ from policies.tiers import TiersConfig
 DEFAULT_POLICY = Path(__file__).with_name("default.toml")
 
 
+class ChainLimits(BaseModel):
+    """`[execution]`: what the chain executor may sign (devnet, fork, live)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gas_cap_gwei: float = Field(
+        default=100.0, gt=0, le=10_000, description="Highest maxFeePerGas ever signed, in gwei"
+    )
+    deadline_s: int = Field(
+        default=120, ge=1, le=120, description="A swap's deadline: at most this after the latest block"
+    )
+    max_slippage_bps: float | None = Field(
+        default=None, gt=0, lt=10_000,
+        description="amountOutMin = quote less this; unset: [rules.max_slippage] max_bps",
+    )
+
+    @property
+    def gas_cap_wei(self) -> int:
+        return int(self.gas_cap_gwei * 10**9)
+
+
 class PolicyFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str = Field(min_length=1, description="A name for this policy, logged with verdicts")
     live_enabled: bool = Field(default=False, description="Whether live trading is permitted")
+    execution: ChainLimits = Field(default_factory=ChainLimits)
     tiers: TiersConfig
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -67,6 +89,18 @@ class PolicyEngine:
             config = validate(rule_cls.config_model, table, source=str(path), prefix=f"rules.{rule_id}")
             rule_objects.append(rule_cls(config))
         return cls(policy, rule_objects, digest=hashlib.sha256(raw).hexdigest(), path=path)
+
+    def swap_slippage_bps(self) -> float:
+        """The slippage a chain swap allows below its quote: [execution], else the rule's."""
+        if self.policy.execution.max_slippage_bps is not None:
+            return self.policy.execution.max_slippage_bps
+        rule = self.policy.rules.get("max_slippage")
+        if rule and rule.get("max_bps"):
+            return float(rule["max_bps"])
+        raise ConfigError(
+            f"{self.path or 'policy'}: a chain swap needs a slippage limit: set "
+            "[execution] max_slippage_bps or [rules.max_slippage] max_bps"
+        )
 
     @property
     def lookback_s(self) -> float:

@@ -123,10 +123,13 @@ class Anvil:
         fork_block_number: int | None = None,
         startup_timeout_s: float = 15.0,
         log_dir: Path | None = None,
+        genesis_timestamp: int | None = None,
     ) -> Anvil:
         """Start anvil and return once it answers eth_chainId.
 
         A fork keeps the forked chain's id unless ``chain_id`` is given; a fresh chain is 31337.
+        ``genesis_timestamp`` (a fresh chain only) starts block time there, e.g. before the
+        first bar of historical data, so block time can follow the bars.
         """
         binary = binary or find_anvil()
         port = port or free_port()
@@ -137,6 +140,8 @@ class Anvil:
             args += ["--fork-url", fork_url]
             if fork_block_number is not None:
                 args += ["--fork-block-number", str(fork_block_number)]
+        elif genesis_timestamp is not None:
+            args += ["--timestamp", str(int(genesis_timestamp))]
         owns_log_dir = log_dir is None
         log_dir = log_dir or Path(tempfile.mkdtemp(prefix="quorum-anvil-"))
         log_path = log_dir / f"anvil-{port}.log"

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from core.chain.adapters.uniswap_v2 import UniswapV2Router
 from core.chain.anvil import set_balance
 from core.chain.compile import Artifact
+from core.chain.settings import DEFAULT_LENDING_RATES
 from core.chain.tx import ServiceSender, call_of
 from core.logging import get_logger
 
@@ -40,8 +41,6 @@ TOKENS = (
     TokenSpec("WETH", "Wrapped Ether (Quorum devnet)", 18, "ETH"),
     TokenSpec("WBTC", "Wrapped BTC (Quorum devnet)", 8, "BTC"),
 )
-DEFAULT_LENDING_RATES = {"USDC": 0.05, "WETH": 0.02, "WBTC": 0.01}
-"""Yearly supply rates of the lending pool's reserves (0.05 = 5 %, linear as in Aave)."""
 
 
 class Deployment(BaseModel):

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 
 from core.chain.adapters.aave_v3 import AaveV3Pool
@@ -21,7 +20,6 @@ from core.chain.anvil import Anvil
 from core.chain.arbitrage import Alignment, Arbitrageur
 from core.chain.compile import compile_all
 from core.chain.deploy import (
-    DEFAULT_LENDING_RATES,
     QUOTE_TOKEN,
     Deployment,
     deploy_protocol,
@@ -30,30 +28,11 @@ from core.chain.deploy import (
     mint_units,
     seed_pool,
 )
+from core.chain.settings import DevnetConfig
 from core.chain.tx import ServiceSender
 from core.logging import get_logger
 
 log = get_logger(__name__)
-
-
-class DevnetConfig(BaseModel):
-    """How the devnet is set up."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    pool_depth_usd: float = Field(
-        default=10_000_000, gt=0, description="USDC on each side of each pool when it is seeded"
-    )
-    lending_rates: dict[str, float] = Field(
-        default_factory=lambda: dict(DEFAULT_LENDING_RATES),
-        description="Yearly supply rate per token (0.05 = 5 %), accrued linearly with block time",
-    )
-    treasury_ether: float = Field(
-        default=10, gt=0, description="Ether given to the treasury for gas"
-    )
-    arbitrageur_inventory: float = Field(
-        default=10, gt=0, description="Tokens the arbitrageur starts with, in pool depths"
-    )
 
 
 class Devnet:
@@ -86,11 +65,15 @@ class Devnet:
         config: DevnetConfig | None = None,
         cache_dir: Path | None = None,
         anvil_binary: Path | None = None,
+        genesis_timestamp: int | None = None,
     ) -> Devnet:
-        """Start anvil and set everything up; ``prices`` are the feed's (ETH, BTC in USD)."""
+        """Start anvil and set everything up; ``prices`` are the feed's (ETH, BTC in USD).
+
+        ``genesis_timestamp`` starts the chain's clock there (before the first bar of a replay).
+        """
         config = config or DevnetConfig()
         artifacts = compile_all(cache_dir=cache_dir)
-        anvil = Anvil.start(binary=anvil_binary)
+        anvil = Anvil.start(binary=anvil_binary, genesis_timestamp=genesis_timestamp)
         try:
             w3 = anvil.web3()
             deployer = ServiceSender.new_funded(w3)

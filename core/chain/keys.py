@@ -35,7 +35,6 @@ from core.errors import OperationalError
 from core.logging import get_logger
 
 KEYS_DIR_ENV = "QUORUM_KEYS_DIR"
-DEVNET_KEY_NAME = "devnet"
 DEFAULT_SCRYPT_N = 2**18
 """eth-account's own default scrypt work factor (262,144; r=8, p=1): about a second per unlock."""
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

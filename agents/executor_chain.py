@@ -1,0 +1,266 @@
+"""The chain executor: approved orders become exact-input swaps on a real EVM, exactly once.
+
+The same interface as the paper executor (``submit``, ``settle``, ``cancel_pending``), so the
+governor cannot tell them apart. An order submitted at tick t is executed when tick t+1 settles,
+after the venue has put the pools on that bar's open (``core.chain.venue``), which is the paper
+executor's "next bar's open". A buy spends ``notional_usd`` of the quote token; a sell spends the
+order's quantity (or its notional at the bar's open) of the asset's token.
+
+Each swap is two transactions, an approval of exactly its input and the swap, sent through
+``ExactlyOnceSender`` under the keys ``<decision>:approve`` and ``<decision>:swap``: simulated
+before signing, ``amountOutMin`` from a fresh quote less the policy's max slippage (never zero),
+a deadline at most ``deadline_s`` (<= 120 s) after the latest block, fees under the policy's gas
+cap. A decision that already has an intent is driven with the call it was signed for, never
+re-quoted. Fills come from the receipt's Transfer events, so the treasury books what the chain
+moved; ``reconcile`` compares the treasury with the wallet's balances every tick.
+
+The key is unlocked here, in the executor's own process, and never leaves it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from web3 import Web3
+from web3.logs import DISCARD
+
+from agents.executor import PaperExecutor
+from core.chain.adapters.erc20 import Erc20
+from core.chain.adapters.uniswap_v2 import (
+    FEE_DENOMINATOR,
+    FEE_NUMERATOR,
+    UniswapV2Router,
+)
+from core.chain.errors import TransactionReverted
+from core.chain.keys import Keystore
+from core.chain.sender import (
+    ExactlyOnceSender,
+    GasCapExceeded,
+    NonceReplaced,
+    SenderConfig,
+    StuckTransaction,
+)
+from core.chain.tx import ContractCall
+from core.errors import ExecutionError
+from core.logging import get_logger
+from core.models import Bar, Fill, Order, PortfolioState, Side
+from state.db import make_engine
+from state.orders import OrderStore
+
+MAX_DEADLINE_S = 120
+LP_FEE = 1 - FEE_NUMERATOR / FEE_DENOMINATOR
+"""The AMM's 0.3 % fee, booked as the fill's fee (the rest of the input buys the output)."""
+
+log = get_logger(__name__)
+
+
+class ChainExecutorConfig(BaseModel):
+    """Where the executor trades and under which limits; built by ``core.chain.venue``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Literal["devnet", "fork", "live"]
+    rpc_url: SecretStr = Field(description="The node the executor talks to (may hold an API key)")
+    router: str = Field(description="Uniswap V2 Router02 (or the devnet's) address")
+    quote_token: str = Field(description="The cash token's address (USDC)")
+    tokens: dict[str, str] = Field(description="Feed asset (ETH, BTC) -> its token's address")
+    key_name: str
+    keys_dir: Path | None = None
+    max_slippage_bps: float = Field(gt=0, lt=10_000)
+    deadline_s: int = Field(default=MAX_DEADLINE_S, ge=1, le=MAX_DEADLINE_S)
+    gas_cap_wei: int = Field(gt=0)
+    receipt_timeout_s: float = Field(default=30.0, gt=0)
+    tolerance_units: int = Field(
+        default=2, ge=0, description="Base units a balance may differ by (float bookkeeping)"
+    )
+
+
+class ChainExecutor(PaperExecutor):
+    """Swaps on chain for approved orders; the paper executor's intent bookkeeping."""
+
+    def __init__(
+        self, config: ChainExecutorConfig, *, db_url: str, password: SecretStr
+    ) -> None:
+        self.chain = config
+        engine = make_engine(db_url)
+        self.store = OrderStore(engine)
+        self.pending: list[Order] = []
+        self.seen_decisions: set[str] = set()
+        self.filled = 0
+        self.failed: list[str] = []
+        self.w3 = Web3(Web3.HTTPProvider(config.rpc_url.get_secret_value(),
+                                         request_kwargs={"timeout": 30}))
+        signer = Keystore(config.keys_dir).unlock(config.key_name, password)
+        self.address = signer.address
+        self.sender = ExactlyOnceSender(
+            w3=self.w3, signer=signer, engine=engine,
+            config=SenderConfig(gas_cap_wei=config.gas_cap_wei,
+                                receipt_timeout_s=config.receipt_timeout_s),
+        )
+        self.router = UniswapV2Router(self.w3, config.router)
+        self.quote = Erc20(self.w3, config.quote_token)
+        self.tokens = {asset: Erc20(self.w3, address) for asset, address in config.tokens.items()}
+        # A restart first settles whatever an earlier process signed and left open.
+        for intent in self.sender.reconcile_all():
+            log.info("executor.chain.reconciled_intent", decision_id=intent.decision_id,
+                     status=intent.status)
+
+    # -- the executor interface ---------------------------------------------------------------
+
+    def settle(self, *, tick: int, bars: dict[str, Bar]) -> list[Fill]:
+        """Execute every order submitted before ``tick``; returns what the chain filled.
+
+        A swap that reverts (the slippage guard, an expired deadline), is replaced, or would
+        cost more gas than the cap is marked failed and not retried; one still unmined after
+        every fee bump stays pending and is driven again next tick (same transaction).
+        """
+        due = [order for order in self.pending if order.tick < tick]
+        waiting = [order for order in self.pending if order.tick >= tick]
+        fills = []
+        for order in due:
+            bar = bars.get(order.asset)
+            try:
+                if bar is None:
+                    raise ExecutionError(f"no bar for {order.asset} at tick {tick}")
+                fills.append(self._execute(order, bar, tick))
+            except StuckTransaction as error:
+                log.warning("executor.chain.stuck", decision_id=order.decision_id,
+                            reason=str(error))
+                waiting.append(order)
+            except (TransactionReverted, NonceReplaced, GasCapExceeded, ExecutionError) as error:
+                self.store.mark_failed(order.order_id, str(error))
+                self.failed.append(order.decision_id)
+                log.warning("executor.chain.order_failed", decision_id=order.decision_id,
+                            error_class=type(error).__name__, error=str(error))
+        self.pending = waiting
+        return fills
+
+    def balances(self) -> dict[str, Decimal]:
+        """The wallet's balances on chain: ``USD`` for the quote token, then each asset."""
+        held = {"USD": _units(self.quote.balance_of(self.address), self.quote.decimals)}
+        for asset, token in self.tokens.items():
+            held[asset] = _units(token.balance_of(self.address), token.decimals)
+        return held
+
+    def reconcile(self, portfolio: PortfolioState) -> list[str]:
+        """What the treasury books and the chain holds differently; empty when they agree."""
+        chain = self.balances()
+        booked = {"USD": portfolio.cash_usd}
+        booked.update({asset: portfolio.quantity(asset) for asset in self.tokens})
+        mismatches = []
+        for asset, on_chain in chain.items():
+            decimals = self.quote.decimals if asset == "USD" else self.tokens[asset].decimals
+            allowed = Decimal(self.chain.tolerance_units).scaleb(-decimals)
+            allowed = max(allowed, abs(on_chain) * Decimal("1e-12"))
+            ours = Decimal(repr(float(booked.get(asset, 0.0))))
+            if abs(ours - on_chain) > allowed:
+                mismatches.append(f"{asset}: treasury books {ours}, the chain holds {on_chain}")
+        return mismatches
+
+    def health(self) -> dict[str, Any]:
+        return {"pending": len(self.pending), "filled": self.filled, "failed": len(self.failed),
+                "mode": self.chain.mode, "address": self.address}
+
+    # -- one order ------------------------------------------------------------------------------
+
+    def _execute(self, order: Order, bar: Bar, tick: int) -> Fill:
+        token = self.tokens.get(order.asset)
+        if token is None:
+            raise ExecutionError(f"no token for {order.asset} on this chain")
+        token_in, token_out = (self.quote, token) if order.side is Side.BUY else (token, self.quote)
+        approve_key, swap_key = f"{order.decision_id}:approve", f"{order.decision_id}:swap"
+        swap = self._signed_call(swap_key)
+        if swap is None:
+            approve = self._signed_call(approve_key)
+            amount_in = (self._approved_amount(token_in, approve) if approve is not None
+                         else self._amount_in(order, bar, token_in))
+            swap = self._plan(token_in, token_out, amount_in, approve_key)
+        receipt = self.sender.send(swap_key, swap)
+        spent = _transferred(token_in, receipt, sender=self.address)
+        received = _transferred(token_out, receipt, recipient=self.address)
+        if spent <= 0 or received <= 0:
+            raise ExecutionError(f"swap {receipt['transactionHash'].to_0x_hex()} moved no tokens "
+                                 "to or from the treasury")
+        fill = self._fill(order, bar, tick, spent=_units(spent, token_in.decimals),
+                          received=_units(received, token_out.decimals))
+        gas_wei = receipt["gasUsed"] * receipt.get("effectiveGasPrice", 0)
+        log.info("executor.chain.filled", decision_id=order.decision_id,
+                 tx=receipt["transactionHash"].to_0x_hex(), block=receipt["blockNumber"],
+                 spent=spent, received=received, gas_wei=gas_wei)
+        self.store.mark_filled(order.order_id, fill)
+        self.filled += 1
+        return fill
+
+    def _amount_in(self, order: Order, bar: Bar, token_in: Erc20) -> int:
+        """Base units to spend: the notional in cash, or the quantity sold; at most what's held."""
+        if order.side is Side.BUY:
+            wanted = Decimal(repr(order.notional_usd))
+        else:
+            wanted = Decimal(repr(order.quantity or order.notional_usd / bar.open))
+        units = min(int(wanted.scaleb(token_in.decimals)), token_in.balance_of(self.address))
+        if units <= 0:
+            raise ExecutionError(f"nothing of {token_in.symbol} to spend for {order.decision_id}")
+        return units
+
+    def _plan(self, token_in: Erc20, token_out: Erc20, amount_in: int, approve_key: str
+              ) -> ContractCall:
+        """Quote now; approve exactly ``amount_in`` (once); return the swap call to sign."""
+        deadline = self.w3.eth.get_block("latest")["timestamp"] + self.chain.deadline_s
+        plan = self.router.plan_swap_exact_in(
+            amount_in=amount_in, path=[token_in.address, token_out.address], to=self.address,
+            max_slippage_bps=self.chain.max_slippage_bps, deadline=deadline,
+        )
+        if plan.min_out <= 0:  # the adapter refuses too; a zero minimum takes any price
+            raise ExecutionError(f"the quote for {amount_in} of {token_in.symbol} rounds to an "
+                                 "amountOutMin of zero; refused")
+        approve, swap = plan.calls
+        self.sender.send(approve_key, self._signed_call(approve_key) or approve)
+        return swap
+
+    def _signed_call(self, key: str) -> ContractCall | None:
+        intent = self.sender.store.get(key)
+        return None if intent is None else ContractCall.model_validate_json(intent.call_json)
+
+    @staticmethod
+    def _approved_amount(token: Erc20, approve: ContractCall) -> int:
+        _, args = token.contract.decode_function_input(approve.data)
+        return int(list(args.values())[1])  # approve(spender, amount)
+
+    @staticmethod
+    def _fill(order: Order, bar: Bar, tick: int, *, spent: Decimal, received: Decimal) -> Fill:
+        """Book exactly what moved: a buy costs ``spent`` cash, a sell brings ``received``."""
+        if order.side is Side.BUY:
+            cash, quantity = float(spent), float(received)
+            fee = cash * LP_FEE
+            price = (cash - fee) / quantity
+        else:
+            cash, quantity = float(received), float(spent)
+            fee = cash * LP_FEE / (1 - LP_FEE)
+            price = (cash + fee) / quantity
+        moved = price / bar.open - 1 if order.side is Side.BUY else 1 - price / bar.open
+        return Fill(
+            order_id=order.order_id, decision_id=order.decision_id, tick=tick, ts=bar.ts,
+            asset=order.asset, side=order.side, quantity=quantity, price=price, fee_usd=fee,
+            slippage_bps=max(0.0, moved * 1e4),
+        )
+
+
+def _transferred(token: Erc20, receipt: Any, *, sender: str | None = None,
+                 recipient: str | None = None) -> int:
+    """Base units of ``token`` the receipt's Transfer events moved from ``sender`` or to
+    ``recipient`` (only events the token itself emitted count)."""
+    total = 0
+    for event in token.contract.events.Transfer().process_receipt(receipt, errors=DISCARD):
+        if event["address"] != token.address:
+            continue
+        args = event["args"]
+        if (sender and args["from"] == sender) or (recipient and args["to"] == recipient):
+            total += args["value"]
+    return total
+
+
+def _units(value: int, decimals: int) -> Decimal:
+    return Decimal(value).scaleb(-decimals)

@@ -1,0 +1,53 @@
+"""The `[chain]` config section, importable without web3 (every CLI command loads the config).
+
+Which keystore key signs for devnet and fork runs, and how the devnet is set up. The modules
+that act on it (``core.chain.venue``, ``core.chain.devnet``) import web3 and load only when a
+chain is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEVNET_KEY_NAME = "devnet"
+DEFAULT_LENDING_RATES = {"USDC": 0.05, "WETH": 0.02, "WBTC": 0.01}
+"""Yearly supply rates of the lending pool's reserves (0.05 = 5 %, linear as in Aave)."""
+
+
+class DevnetConfig(BaseModel):
+    """How the devnet is set up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pool_depth_usd: float = Field(
+        default=10_000_000, gt=0, description="USDC on each side of each pool when it is seeded"
+    )
+    lending_rates: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_LENDING_RATES),
+        description="Yearly supply rate per token (0.05 = 5 %), accrued linearly with block time",
+    )
+    treasury_ether: float = Field(
+        default=10, gt=0, description="Ether given to the treasury for gas"
+    )
+    arbitrageur_inventory: float = Field(
+        default=10, gt=0, description="Tokens the arbitrageur starts with, in pool depths"
+    )
+
+
+class ChainConfig(BaseModel):
+    """`[chain]`: which key signs and how the devnet is set up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key_name: str = Field(
+        default=DEVNET_KEY_NAME, description="Keystore key that signs (a devnet creates it)"
+    )
+    keys_dir: Path | None = Field(
+        default=None, description="Folder of key files (default: keys/ in the user data dir)"
+    )
+    devnet: DevnetConfig = Field(default_factory=DevnetConfig)
+    receipt_timeout_s: float = Field(
+        default=30.0, gt=0, description="Wait this long for a receipt before a fee bump"
+    )
