@@ -3,8 +3,10 @@ processes.
 
 A nonce is chosen and the intent that uses it is written in the same database transaction, so
 no two intents ever share a nonce and none is handed out without a committed row behind it. On
-SQLite the transaction is ``BEGIN IMMEDIATE`` (the write lock is taken before the read); on other
-backends the unique (chain id, address, nonce) constraint turns a race into a retry. The next
+SQLite the transaction is ``BEGIN IMMEDIATE`` (the write lock is taken before the read); on
+PostgreSQL it first takes a transaction-scoped advisory lock keyed by (chain id, address), so
+writers of one sender queue instead of racing; on any backend the unique (chain id, address,
+nonce) constraint still turns a race into a retry. The next
 nonce is the larger of the chain's pending count and the highest persisted nonce + 1: the chain
 knows about transactions sent by hand, the database about those signed but not yet broadcast.
 This module never signs and never sends.
@@ -12,9 +14,10 @@ This module never signs and never sends.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import ExecutionError
@@ -41,6 +44,12 @@ class NonceAllocator:
         self.chain_id = chain_id
         self.address = address
         self._chain_pending_nonce = chain_pending_nonce
+
+    @property
+    def _lock_key(self) -> int:
+        """A signed 64-bit key for PostgreSQL's advisory lock, one per (chain, address)."""
+        digest = hashlib.sha256(f"quorum-nonce:{self.chain_id}:{self.address}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
 
     @property
     def engine(self) -> Engine:
@@ -72,6 +81,9 @@ class NonceAllocator:
                 # pysqlite begins lazily (DEFERRED) at the first write; take the lock now.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
+                if conn.dialect.name == "postgresql":  # released at commit or rollback
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                 {"key": self._lock_key})
                 nonce = self._next_nonce(conn)
                 write(conn, nonce)
             except BaseException:
