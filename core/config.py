@@ -131,6 +131,7 @@ class Settings(_Section):
                 "sentiment": self.sentiment.model_copy(
                     update={"headlines": resolve(self.sentiment.headlines)}
                 ),
+                "chain": self.chain.model_copy(update={"keys_dir": resolve(self.chain.keys_dir)}),
             }
         )
 

@@ -31,7 +31,7 @@ def _error(path: Path) -> str:
 def test_the_starter_config_loads_and_equals_the_defaults():
     loaded = Settings.load(STARTER)
     defaults = Settings()
-    for section in ("run", "data", "sentiment", "risk", "reviewer", "execution"):
+    for section in ("run", "data", "sentiment", "risk", "reviewer", "execution", "chain"):
         assert getattr(loaded, section) == getattr(defaults, section), section
     assert loaded.policy_file is None
     assert loaded.strategies.enabled == defaults.strategies.enabled == ("sma_cross",)
@@ -152,9 +152,11 @@ def test_relative_paths_resolve_against_the_config_files_folder(tmp_path):
         folder,
         'policy_file = "policies/mine.toml"\n'
         f'[data]\nsource = "files"\nfiles = ["data/a.csv", "{absolute.as_posix()}"]\n'
-        '[sentiment]\nheadlines = "news.jsonl"\n',
+        '[sentiment]\nheadlines = "news.jsonl"\n'
+        '[chain]\nkeys_dir = "keys"\n',
     )
     settings = Settings.load(path)
+    assert settings.chain.keys_dir == folder / "keys"
     assert settings.policy_file == folder / "policies" / "mine.toml"
     assert settings.data.files == (folder / "data" / "a.csv", absolute)
     assert settings.sentiment.headlines == folder / "news.jsonl"
