@@ -103,6 +103,7 @@ class Session:
         gate: GateKind = "queue",
         address: str | None = None,
         chain_password: SecretStr | None = None,
+        fork_url: SecretStr | None = None,
     ) -> None:
         self.settings = settings
         self.data = data
@@ -121,7 +122,7 @@ class Session:
             if gate == "queue"
             else SimulatedGate(approve=gate == "approve")
         )
-        self.venue = _start_venue(settings, data, self.policy, chain_password)
+        self.venue = _start_venue(settings, data, self.policy, chain_password, fork_url)
         chain_executor = (
             None if self.venue is None else (self.venue.executor_config, chain_password)
         )
@@ -239,7 +240,7 @@ class Session:
 
 
 def _start_venue(settings: Settings, data: MarketData, policy: PolicyEngine,
-                 password: SecretStr | None):
+                 password: SecretStr | None, fork_url: SecretStr | None):
     """The run's chain (devnet), or None for paper trading."""
     mode = settings.run.mode
     if mode == "paper":
@@ -252,7 +253,7 @@ def _start_venue(settings: Settings, data: MarketData, policy: PolicyEngine,
     return ChainVenue.start(
         mode=mode, chain=settings.chain, policy=policy, password=password,
         prices={asset: data.bar(asset, 0).open for asset in data.assets},
-        cash_usd=settings.run.cash_usd, start=data.time(0),
+        cash_usd=settings.run.cash_usd, start=data.time(0), fork_url=fork_url,
     )
 
 

@@ -36,6 +36,23 @@ class DevnetConfig(BaseModel):
     )
 
 
+class ForkConfig(BaseModel):
+    """`[chain.fork]`: where the protocols are on the forked chain (Ethereum mainnet's when unset)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    router: str | None = Field(
+        default=None, description="Uniswap V2 Router02 (or a fork of it); default: mainnet's"
+    )
+    tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="Feed symbol -> token address: USD (the cash token), ETH, BTC; default: "
+        "mainnet's USDC, WETH, WBTC",
+    )
+    block_number: int | None = Field(default=None, ge=0, description="Fork at this block")
+    treasury_ether: float = Field(default=10, gt=0, description="Ether set for gas on the fork")
+
+
 class ChainConfig(BaseModel):
     """`[chain]`: which key signs and how the devnet is set up."""
 
@@ -48,6 +65,7 @@ class ChainConfig(BaseModel):
         default=None, description="Folder of key files (default: keys/ in the user data dir)"
     )
     devnet: DevnetConfig = Field(default_factory=DevnetConfig)
+    fork: ForkConfig = Field(default_factory=ForkConfig)
     receipt_timeout_s: float = Field(
         default=30.0, gt=0, description="Wait this long for a receipt before a fee bump"
     )

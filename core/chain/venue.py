@@ -1,27 +1,37 @@
-"""A run's chain: the devnet (or a fork) started for ``quorum run --mode devnet|fork``.
+"""A run's chain: the devnet, or anvil forking a real chain, for ``quorum run --mode devnet|fork``.
 
-``ChainVenue.start`` unlocks nothing: it makes sure the configured keystore key exists (a devnet
-creates it on first run), starts anvil, deploys and seeds the protocol, funds the treasury's
-address and returns the chain executor's configuration; the executor unlocks the key in its own
-process. Each tick, ``before_settle`` moves block time to the bar's time (so lending interest
-accrues in market time) and lets the arbitrageur put every pool on the bar's open, the price the
-paper executor fills at.
+``ChainVenue.start`` unlocks nothing: it makes sure the configured keystore key exists (it is
+created on first run), starts anvil, gives the treasury's address its cash and gas, and returns
+the chain executor's configuration; the executor unlocks the key in its own process.
+
+- devnet: Quorum's contracts are deployed and seeded at the first bar's prices. Each tick,
+  ``before_settle`` moves block time to the bar's time (lending interest accrues in market time)
+  and the arbitrageur puts every pool on the bar's open, the price paper trading fills at.
+- fork: anvil forks ``--fork-url``; the adapters point at the real protocols (Ethereum
+  mainnet's Uniswap V2 and tokens unless ``[chain.fork]`` names others). The treasury's cash is
+  dealt to it on the fork (``anvil_dealERC20``) and gas set; no arbitrageur runs, so swaps see
+  the forked pools' own prices. Block time only ever moves forward.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import SecretStr
+from web3 import Web3
 
 from agents.executor_chain import ChainExecutorConfig
-from core.chain.anvil import rpc, set_next_block_timestamp
+from core.chain import mainnet
+from core.chain.adapters.erc20 import Erc20
+from core.chain.anvil import Anvil, rpc, set_balance, set_next_block_timestamp
 from core.chain.deploy import QUOTE_TOKEN
 from core.chain.devnet import Devnet
 from core.chain.keys import Keystore
-from core.chain.settings import ChainConfig
+from core.chain.settings import ChainConfig, ForkConfig
+from core.errors import ConfigError
 from core.logging import get_logger
 from core.models import MarketSnapshot
 from policies.engine import PolicyEngine
@@ -29,15 +39,19 @@ from policies.engine import PolicyEngine
 log = get_logger(__name__)
 
 ChainMode = Literal["devnet", "fork"]
+MAINNET_FEED_TOKENS = {"USD": "USDC", "ETH": "WETH", "BTC": "WBTC"}
 
 
 class ChainVenue:
     """The chain of one run; stop it (or leave the ``with`` block) to end anvil."""
 
-    def __init__(self, devnet: Devnet, executor: ChainExecutorConfig, treasury: str) -> None:
-        self.devnet = devnet
+    def __init__(self, *, anvil: Anvil, w3: Web3, executor: ChainExecutorConfig, treasury: str,
+                 devnet: Devnet | None) -> None:
+        self.anvil = anvil
+        self.w3 = w3
         self.executor_config = executor
         self.treasury = treasury
+        self.devnet = devnet
 
     @classmethod
     def start(
@@ -54,50 +68,90 @@ class ChainVenue:
         cache_dir: Path | None = None,
     ) -> ChainVenue:
         """Start the chain for a run whose first bar opens at ``start`` at ``prices``."""
-        if mode == "fork":
-            raise NotImplementedError(
-                "--mode fork: the executor's venue on a fork (Uniswap V2 and Aave V3 at their "
-                "mainnet addresses, a treasury funded on the fork) is not wired yet; "
-                "see README, On-chain"
-            )
         keystore = Keystore(chain.keys_dir)
         treasury = keystore.ensure_devnet_key(chain.key_name, password)
+        limits = {
+            "key_name": chain.key_name, "keys_dir": keystore.directory,
+            "max_slippage_bps": policy.swap_slippage_bps(),
+            "deadline_s": policy.policy.execution.deadline_s,
+            "gas_cap_wei": policy.policy.execution.gas_cap_wei,
+            "receipt_timeout_s": chain.receipt_timeout_s,
+        }
+        if mode == "fork":
+            if fork_url is None:
+                raise ConfigError("--mode fork needs --fork-url URL (or $QUORUM_FORK_URL)")
+            return cls._fork(chain.fork, fork_url, treasury, prices, cash_usd, limits)
         devnet = Devnet.start(
             prices=prices, treasury=treasury, cash_usd=cash_usd, config=chain.devnet,
             cache_dir=cache_dir, genesis_timestamp=int(start.timestamp()) - 3600,
         )
         deployment = devnet.deployment
         executor = ChainExecutorConfig(
-            mode=mode,
-            rpc_url=SecretStr(devnet.anvil.rpc_url),
-            router=deployment.router,
+            mode="devnet", rpc_url=SecretStr(devnet.anvil.rpc_url), router=deployment.router,
             quote_token=deployment.tokens[QUOTE_TOKEN],
             tokens={a: deployment.tokens[deployment.token_for_feed(a)] for a in prices},
-            key_name=chain.key_name,
-            keys_dir=keystore.directory,
-            max_slippage_bps=policy.swap_slippage_bps(),
-            deadline_s=policy.policy.execution.deadline_s,
-            gas_cap_wei=policy.policy.execution.gas_cap_wei,
-            receipt_timeout_s=chain.receipt_timeout_s,
+            **limits,
         )
         log.info("chain.venue.ready", mode=mode, treasury=treasury, assets=sorted(prices))
-        return cls(devnet, executor, treasury)
+        return cls(anvil=devnet.anvil, w3=devnet.w3, executor=executor, treasury=treasury,
+                   devnet=devnet)
+
+    @classmethod
+    def _fork(cls, fork: ForkConfig, fork_url: SecretStr, treasury: str,
+              prices: dict[str, float], cash_usd: float, limits: dict) -> ChainVenue:
+        anvil = Anvil.start(fork_url=fork_url.get_secret_value(),
+                            fork_block_number=fork.block_number)
+        try:
+            w3 = anvil.web3()
+            router, tokens = _fork_addresses(w3.eth.chain_id, fork, assets=sorted(prices))
+            quote = Erc20(w3, tokens["USD"])
+            set_balance(w3, treasury, int(Decimal(str(fork.treasury_ether)) * 10**18))
+            units = int(Decimal(str(cash_usd)).scaleb(quote.decimals))
+            rpc(w3, "anvil_dealERC20", [treasury, quote.address, hex(units)])
+            executor = ChainExecutorConfig(
+                mode="fork", rpc_url=SecretStr(anvil.rpc_url), router=router,
+                quote_token=quote.address,
+                tokens={a: tokens[a] for a in prices}, **limits,
+            )
+        except BaseException:
+            anvil.stop()
+            raise
+        log.info("chain.venue.ready", mode="fork", treasury=treasury, assets=sorted(prices),
+                 chain_id=w3.eth.chain_id)
+        return cls(anvil=anvil, w3=w3, executor=executor, treasury=treasury, devnet=None)
 
     def before_settle(self, snapshot: MarketSnapshot) -> None:
-        """Block time to the bar's open, then every pool onto the bar's open price."""
-        w3 = self.devnet.w3
-        latest = w3.eth.get_block("latest")["timestamp"]
+        """Block time forward to the bar's open; on the devnet, pools onto the bar's open."""
+        latest = self.w3.eth.get_block("latest")["timestamp"]
         bar_time = int(snapshot.ts.timestamp())
         if bar_time > latest:  # an empty block at the bar's time: deadlines count from there
-            set_next_block_timestamp(w3, bar_time)
-            rpc(w3, "evm_mine", [])
-        self.devnet.align({asset: bar.open for asset, bar in snapshot.bars.items()})
+            set_next_block_timestamp(self.w3, bar_time)
+            rpc(self.w3, "evm_mine", [])
+        if self.devnet is not None:
+            self.devnet.align({asset: bar.open for asset, bar in snapshot.bars.items()})
 
     def stop(self) -> None:
-        self.devnet.stop()
+        self.anvil.stop()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _fork_addresses(chain_id: int, fork: ForkConfig, *, assets: list[str]
+                    ) -> tuple[str, dict[str, str]]:
+    """(router, feed symbol -> token) on the forked chain: [chain.fork], else mainnet's."""
+    defaults: dict[str, str] = {}
+    router = fork.router
+    if chain_id == mainnet.CHAIN_ID:
+        defaults = {feed: mainnet.TOKENS[token] for feed, token in MAINNET_FEED_TOKENS.items()}
+        router = router or mainnet.UNISWAP_V2_ROUTER02
+    tokens = {**defaults, **fork.tokens}
+    missing = [symbol for symbol in ["USD", *assets] if symbol not in tokens]
+    if router is None or missing:
+        what = ", ".join(([] if router else ["router"]) + [f"tokens.{m}" for m in missing])
+        raise ConfigError(f"--mode fork: chain {chain_id} is not Ethereum mainnet, so "
+                          f"[chain.fork] must give {what}")
+    return router, tokens
