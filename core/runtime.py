@@ -13,9 +13,10 @@ that cannot compile one (an actor runs one compiled graph at a time) uses plain 
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import ray
 import structlog
@@ -238,3 +239,60 @@ class RayRuntime:
         self.handles.clear()
         if self.owns_ray:
             ray.shutdown()
+
+
+# -- read-only attachment (the control panel) ----------------------------------------------------
+
+
+class ActorAnswer(NamedTuple):
+    """What one named actor said to a read-only question, and what Ray's actor table says."""
+
+    running: bool
+    state: str = "not running"
+    restarts: int | None = None
+    value: Any = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+def attach(address: str) -> None:
+    """Join the Ray cluster at ``address`` (host:port or auto) as a driver, failing fast."""
+    check_reachable(address)
+    try:
+        ray.init(address=address, namespace=NAMESPACE, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    except ConnectionError as error:  # address="auto" and no cluster on this machine
+        raise OperationalError(f"cannot attach to Ray at {address}: {error}") from None
+
+
+def ask_actor(name: str, method: str, *, timeout_s: float) -> ActorAnswer:
+    """Call ``method()`` (a read-only one: health, portfolio) on the named actor, timed."""
+    try:
+        handle = ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        return ActorAnswer(running=False)
+    state, restarts, death = _actor_record(handle)
+    started = time.perf_counter()
+    try:
+        value = ray.get(getattr(handle, method).remote(), timeout=timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        return ActorAnswer(True, state.lower(), restarts, error=f"no answer in {timeout_s:g} s")
+    except RayError as error:
+        reason = death or f"{type(error).__name__}: {str(error)[:120]}"
+        return ActorAnswer(True, state.lower(), restarts, error=reason)
+    latency_ms = (time.perf_counter() - started) * 1000
+    return ActorAnswer(True, "live", restarts, value=value, latency_ms=latency_ms)
+
+
+def _actor_record(handle: Any) -> tuple[str, int | None, str | None]:
+    """(state, restarts, cause of death) from Ray's actor table, as far as it tells."""
+    # Ray's public state API (ray.util.state) needs the dashboard, which runs are started
+    # without; the actor table the GCS keeps is read here instead.
+    from ray._private import state
+
+    try:
+        record = state.actors(actor_id=handle._actor_id.hex())
+    except Exception:  # noqa: BLE001  (read-only display: an unreadable table is just unknown)
+        return "unknown", None, None
+    death = str(record.get("DeathCause") or "").strip() or None
+    return str(record.get("State", "unknown")), record.get("NumRestarts"), death

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,8 @@ from state.approvers import ApprovalsConfig, Approver, Channel
 from state.decision_log import latest_decision_ids, read_entries, verify
 from state.kill_switch import KillSwitchBoard, SwitchCommand
 from state.tables import utc_now
+from tui.agents_view import AgentRow, StrategyProposal, last_proposals, rows_from_log
+from tui.portfolio import DashboardView, dashboard_view
 
 _POLICY_STAGES = frozenset({Stage.POLICY_ALLOWED, Stage.POLICY_DENIED})
 
@@ -46,11 +49,13 @@ class PanelStore:
 
     def __init__(
         self, engine: Engine, *, approvers: ApprovalsConfig | None = None,
-        identity: str | None = None,
+        identity: str | None = None, clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.engine = engine
+        self.clock = clock
+        """What "now" is for countdowns and "today" (tests freeze it)."""
         approvers = approvers or ApprovalsConfig()
-        self.queue = ApprovalQueue(engine, approvers=approvers)
+        self.queue = ApprovalQueue(engine, approvers=approvers, clock=clock)
         self.approver = Approver(Channel.TUI, identity or getpass.getuser())
         self.read_only = approvers.person(self.approver) is None
         """Not on the [approvals] tui allowlist: the panel shows, and refuses to decide."""
@@ -112,6 +117,14 @@ class PanelStore:
                                 "allowlist)")
         return self.kill_switch.resume(by=str(self.approver), reason=reason)
 
-    @staticmethod
-    def now() -> datetime:
-        return utc_now()
+    def dashboard(self) -> DashboardView:
+        """Equity, portfolio, market mood and stated targets, as the decision log holds them."""
+        return dashboard_view(read_entries(self.engine))
+
+    def agent_trail(self) -> tuple[list[AgentRow], list[StrategyProposal]]:
+        """Each agent's latest trace in the log, and each strategy's last proposal."""
+        entries = read_entries(self.engine)
+        return rows_from_log(entries), last_proposals(entries)
+
+    def now(self) -> datetime:
+        return self.clock()

@@ -70,6 +70,12 @@ def test_a_person_approves_in_the_real_panel_and_sees_the_log(system, tmp_path, 
         terminal.press("L")
         shown = terminal.wait_for("audit: OK, chain verified")
         assert request.decision_id in shown
+        terminal.press("D")
+        shown = terminal.wait_for("portfolio as of tick")
+        assert "kill switch OFF" in shown and "market phase" in shown
+        terminal.press("H")
+        shown = terminal.wait_for("last proposal of each strategy")
+        assert "no system attached" in shown and "market_intel" in shown
         terminal.press("q")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and terminal.name in subprocess.run(
