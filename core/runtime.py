@@ -233,6 +233,11 @@ class RayRuntime:
     def call(self, agent: str, method: str, /, *args: Any, **kwargs: Any) -> Any:
         return ray.get(getattr(self.handles[agent], method).remote(*args, **kwargs))
 
+    @property
+    def address(self) -> str:
+        """The cluster's GCS address, for another process to attach to (the control panel)."""
+        return ray.get_runtime_context().gcs_address
+
     def shutdown(self) -> None:
         for handle in self.handles.values():
             ray.kill(handle, no_restart=True)
