@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from web3 import Web3
 from web3.logs import DISCARD
 
 from agents.executor import PaperExecutor
@@ -34,6 +33,7 @@ from core.chain.adapters.uniswap_v2 import (
     FEE_NUMERATOR,
     UniswapV2Router,
 )
+from core.chain.anvil import http_web3
 from core.chain.errors import TransactionReverted
 from core.chain.keys import Keystore
 from core.chain.sender import (
@@ -91,8 +91,7 @@ class ChainExecutor(PaperExecutor):
         self.seen_decisions: set[str] = set()
         self.filled = 0
         self.failed: list[str] = []
-        self.w3 = Web3(Web3.HTTPProvider(config.rpc_url.get_secret_value(),
-                                         request_kwargs={"timeout": 30}))
+        self.w3 = http_web3(config.rpc_url.get_secret_value())
         signer = Keystore(config.keys_dir).unlock(config.key_name, password)
         self.address = signer.address
         self.sender = ExactlyOnceSender(

@@ -53,6 +53,7 @@ class UniswapV2Router:
             address=Web3.to_checksum_address(router_address), abi=UNISWAP_V2_ROUTER
         )
         self.address = self.router.address
+        self._pairs: dict[frozenset[str], tuple] = {}
 
     @cached_property
     def factory(self):
@@ -74,12 +75,20 @@ class UniswapV2Router:
 
     def reserves(self, token_in: str, token_out: str) -> tuple[int, int]:
         """(reserve of token_in, reserve of token_out) in base units."""
-        pair = self.pair(token_in, token_out)
+        pair, token0 = self._pair_and_token0(token_in, token_out)
         reserve0, reserve1, _ = pair.functions.getReserves().call()
-        token0 = pair.functions.token0().call()
         if token0 == Web3.to_checksum_address(token_in):
             return reserve0, reserve1
         return reserve1, reserve0
+
+    def _pair_and_token0(self, token_in: str, token_out: str):
+        """A pair's contract and its token0, looked up once (a pair's address never changes)."""
+        key = frozenset((Web3.to_checksum_address(token_in), Web3.to_checksum_address(token_out)))
+        known = self._pairs.get(key)
+        if known is None:
+            pair = self.pair(token_in, token_out)
+            known = self._pairs[key] = (pair, pair.functions.token0().call())
+        return known
 
     def amounts_out(self, amount_in: int, path: list[str] | tuple[str, ...]) -> list[int]:
         """getAmountsOut: the amount at every hop of ``path`` for ``amount_in``."""
