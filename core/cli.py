@@ -7,15 +7,17 @@ directory, or $QUORUM_DB). Errors a person can act on are printed as one line, n
 from __future__ import annotations
 
 import json
-import math
 import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
+import platformdirs
 import typer
+from pydantic import SecretStr
 
 from core.cli_audit import decisions_app
+from core.cli_backtest import backtest
 from core.cli_keys import keys_app
 from core.cli_kill_switch import kill_switch_app
 from core.cli_policy import policy_app
@@ -56,15 +58,13 @@ app.add_typer(decisions_app, name="decisions")
 app.add_typer(strategies_app, name="strategies")
 app.add_typer(keys_app, name="keys")
 app.command("tui")(tui)
+app.command("backtest")(backtest)
 app.add_typer(kill_switch_app, name="kill-switch")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config TOML (see `quorum init`)")
 ]
 STARTER_CONFIG = Path(__file__).with_name("starter.toml")
-USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "DAI", "TUSD", "FDUSD"})
-NON_USD_DEFAULT_CASH = 100.0
-"""Default backtest cash for data quoted in BTC, ETH, ...: 100 units of the quote currency."""
 ABORTED_EXIT_CODE = 130
 """Exit code after a second Ctrl-C aborts (128 + SIGINT), as shells report it."""
 
@@ -90,12 +90,13 @@ def _load_data(settings: Settings, *, bars: int | None) -> MarketData:
 
 @app.command()
 def run(
-    headless: Annotated[bool, typer.Option(help="No control panel; progress and summary only")] = False,
+    headless: Annotated[bool, typer.Option(help="No control panel; progress and summary only (the default off a terminal). On a terminal the panel opens over the run; quitting it stops the run after the tick in progress")] = False,
     ticks: Annotated[int | None, typer.Option(min=1, help="Stop after N ticks (default: all bars)")] = None,
     interval: Annotated[float, typer.Option(min=0, help="Seconds between ticks (0: as fast as the pipeline allows)")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed of the synthetic market (overrides config)")] = None,
-    mode: Annotated[str, typer.Option(help="Execution mode; only paper exists yet")] = "paper",
+    mode: Annotated[str, typer.Option(help="Execution mode: paper (simulated fills), devnet (a local anvil chain with Quorum's contracts), fork (anvil forking --fork-url); both need anvil and a keystore password. live is refused in this version")] = "paper",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray)")] = None,
+    fork_url: Annotated[str | None, typer.Option("--fork-url", envvar="QUORUM_FORK_URL", show_envvar=True, help="RPC URL anvil forks with --mode fork (never logged: it may hold an API key)")] = None,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -104,59 +105,41 @@ def run(
     Ctrl-C stops after the tick in progress, losing nothing; a second Ctrl-C aborts.
     """
     settings = _settings(config, seed=seed)
-    if mode != "paper":
-        _fail(f"--mode {mode}: only paper trading exists yet (devnet, fork and live come later)")
+    password = _chain_password(mode, settings)
+    settings = settings.model_copy(
+        update={"run": settings.run.model_copy(update={"mode": mode})})
     data = _load_data(settings, bars=ticks if settings.data.source == "synthetic" else None)
+    panel = False
     if not headless:
-        typer.echo("(the control panel is not built yet: running headless)", err=True)
+        from core.cli_run_panel import panel_possible
+
+        panel = panel_possible()
+        if not panel:
+            typer.echo("(not a terminal: running headless)", err=True)
     total = min(ticks or data.n_bars, data.n_bars)
+    if fork_url and mode != "fork":
+        _fail(f"--fork-url is for --mode fork, not --mode {mode}")
     _run_session(settings, data=data, db_url=db or default_db_url(), runtime="ray",
-                 gate="queue", ticks=total, interval=interval, address=address, json_out=None)
+                 gate="queue", ticks=total, interval=interval, address=address, json_out=None,
+                 chain_password=password, fork_url=SecretStr(fork_url) if fork_url else None,
+                 panel_config=config if panel else None, panel=panel)
 
 
-@app.command()
-def backtest(
-    data: Annotated[str | None, typer.Option("--data", help="OHLCV file(s), comma-separated: CSV, Parquet or Feather (default: synthetic)")] = None,
-    strategy: Annotated[str, typer.Option(help="Strategy plugin to run")] = "sma_cross",
-    param: Annotated[list[str] | None, typer.Option("--param", help="Strategy parameter k=v (repeatable)")] = None,
-    fee: Annotated[float | None, typer.Option(min=0, max=0.1, help="Proportional fee per fill (0.001 = 0.1%)")] = None,
-    cash: Annotated[float | None, typer.Option(min=0.01, help="Starting cash, in the data's quote currency (default: config's cash_usd; 100 for data quoted in BTC, ETH, ...)")] = None,
-    bars: Annotated[int | None, typer.Option(min=2, help="Synthetic bars when no --data is given")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the synthetic market")] = None,
-    human: Annotated[str, typer.Option(help="How the backtest stands in for people above the auto tier: approve or reject (logged as simulated)")] = "approve",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON to this file")] = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Backtest a strategy through the full pipeline (policy, reviewer, log) on the local runtime."""
-    if human not in ("approve", "reject"):
-        _fail(f"--human {human}: expected approve or reject")
-    if json_out is not None:
-        _check_writable_file("--json", json_out)
-    settings = _settings(config, seed=seed)
-    updates = {"strategies": _strategy_config(strategy, param or [])}
-    if fee is not None:
-        updates["execution"] = settings.execution.model_copy(update={"fee_rate": fee})
-    if cash is not None:
-        updates["run"] = settings.run.model_copy(update={"cash_usd": cash})
-    if data:
-        files = tuple(Path(p.strip()) for p in data.split(",") if p.strip())
-        updates["data"] = settings.data.model_copy(update={"source": "files", "files": files})
-    settings = settings.model_copy(update=updates)
-    market = _load_data(settings, bars=bars)
-    for note in market.notes:
-        typer.echo(note, err=True)
-    if cash is None and market.quote not in USD_LIKE:
-        settings = settings.model_copy(update={"run": settings.run.model_copy(
-            update={"cash_usd": NON_USD_DEFAULT_CASH})})
-    if market.quote not in USD_LIKE:
-        typer.echo(
-            f"prices are in {market.quote}: cash ({settings.run.cash_usd:g} {market.quote}), "
-            f"fees and policy limits are read in {market.quote} (set --cash to change)",
-            err=True,
-        )
-    _run_session(settings, data=market, db_url=db or default_db_url(), runtime="local",
-                 gate=human, ticks=market.n_bars, interval=0.0, address=None, json_out=json_out)
+def _chain_password(mode: str, settings: Settings):
+    """The keystore password a chain mode needs (None for paper); refuses what isn't built."""
+    if mode == "paper":
+        return None
+    if mode == "live":
+        from core.live_gate import check_live
+        from policies.engine import PolicyEngine
+
+        check_live(PolicyEngine.load(settings.policy_file), stdin=sys.stdin,
+                   ask=lambda text: typer.prompt(text, default="", show_default=False))
+    if mode not in ("devnet", "fork"):
+        _fail(f"--mode {mode}: expected paper, devnet, fork or live")
+    from core.chain.passwords import keystore_password
+
+    return keystore_password(name=settings.chain.key_name, confirm=False)
 
 
 @app.command()
@@ -176,13 +159,14 @@ def init(
 
 def _run_session(settings: Settings, *, data: MarketData, db_url: str,
                  runtime: Literal["local", "ray"], gate: str, ticks: int, interval: float,
-                 address: str | None, json_out: Path | None) -> None:
+                 address: str | None, json_out: Path | None, chain_password=None,
+                 fork_url=None, panel: bool = False, panel_config: Path | None = None) -> None:
     from core.session import Session
 
     stop, previous_handler = _install_stop_handler()
     try:
         session = Session(settings, data=data, db_url=db_url, runtime=runtime, gate=gate,
-                          address=address)
+                          address=address, chain_password=chain_password, fork_url=fork_url)
         every = max(1, ticks // 10)
 
         def on_tick(tick: int, portfolio) -> None:
@@ -190,11 +174,19 @@ def _run_session(settings: Settings, *, data: MarketData, db_url: str,
                 typer.echo(progress_line(tick + 1, ticks, portfolio, session.governor.state),
                            err=True)
 
-        try:
-            session.governor.run(range(ticks), interval_s=interval, should_stop=stop,
-                                 on_tick=on_tick)
-        finally:
-            summary = session.finish()
+        if panel:
+            from core.cli_run_panel import run_with_panel
+
+            log_path = Path(platformdirs.user_log_dir("quorum")) / f"run-{session.run_id}.log"
+            summary = run_with_panel(session, ticks=ticks, interval=interval, db_url=db_url,
+                                     config=panel_config, log_path=log_path)
+            typer.echo(f"the run's output while the panel was open: {log_path}", err=True)
+        else:
+            try:
+                session.governor.run(range(ticks), interval_s=interval, should_stop=stop,
+                                     on_tick=on_tick)
+            finally:
+                summary = session.finish()
         print_summary(summary, stopped_early=summary.ticks < ticks)
         if json_out is not None:
             _write_json(json_out, summary)
@@ -206,67 +198,14 @@ def _run_session(settings: Settings, *, data: MarketData, db_url: str,
 
 
 def _write_json(path: Path, summary) -> None:
-    payload = {
-        "bars": summary.ticks,
-        "trades": [t.to_dict() for t in summary.trades],
-        "final_equity": summary.equity_usd,
-        "return_pct": summary.return_pct,
-        "max_drawdown_pct": summary.max_drawdown_pct,
-        "sharpe": summary.sharpe,
-        "sortino": summary.sortino,
-        "cagr_pct": summary.cagr_pct,
-        "win_rate_pct": summary.win_rate_pct,
-        # JSON has no infinity: profits and no loss at all give null
-        "profit_factor": summary.profit_factor if math.isfinite(summary.profit_factor) else None,
-        "exposure_pct": summary.exposure_pct,
-        "number_of_trades": len(summary.trades),
-        "denied_by_rule": summary.denied_by_rule,
-        "vetoed": summary.vetoed,
-        "escalated": summary.escalated,
-        "elapsed_s": summary.elapsed_s,
-    }
+    from core.backtest_report import summary_payload
+
     try:
-        path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        path.write_text(json.dumps(summary_payload(summary), indent=2), encoding="utf-8")
     except OSError as exc:
         _fail(f"--json {path}: cannot write it: {exc.strerror or exc} "
               "(the run itself is in the decision log)")
     typer.echo(f"wrote {path}", err=True)
-
-
-def _check_writable_file(option: str, path: Path) -> None:
-    """Before a run starts: the file's folder exists and the path is not a folder."""
-    folder = path.parent
-    if not folder.is_dir():
-        _fail(f"{option} {path}: folder {folder} does not exist")
-    if path.is_dir():
-        _fail(f"{option} {path}: is a folder, expected a file name")
-
-
-def _strategy_config(name: str, params: list[str]) -> dict:
-    table: dict[str, object] = {}
-    for item in params:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            _fail(f"--param {item!r}: expected key=value")
-        table[key.strip()] = _number(value.strip())
-    from pydantic import ValidationError
-
-    from agents.strategy import StrategiesConfig
-    from core.validation import describe
-
-    try:
-        return StrategiesConfig.model_validate({"enabled": [name], name: table})
-    except ValidationError as exc:
-        _fail(describe(exc, source="--strategy/--param", prefix="strategies"))
-
-
-def _number(text: str) -> object:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 def _settings(config: Path | None, *, seed: int | None) -> Settings:

@@ -12,6 +12,7 @@ that cannot compile one (an actor runs one compiled graph at a time) uses plain 
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import uuid
@@ -301,3 +302,37 @@ def _actor_record(handle: Any) -> tuple[str, int | None, str | None]:
         return "unknown", None, None
     death = str(record.get("DeathCause") or "").strip() or None
     return str(record.get("State", "unknown")), record.get("NumRestarts"), death
+
+
+# -- tasks (parameter sweeps) ------------------------------------------------------------------------
+
+
+class RayTaskPool:
+    """``function(item, shared)`` as Ray tasks, one CPU each, on ``$RAY_ADDRESS`` or a local Ray.
+
+    ``shared`` goes into the object store once and every task reads it from there.
+    """
+
+    def __init__(self, function: Any, shared: Any, *, workers: int) -> None:
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            ray.init(num_cpus=None if os.environ.get("RAY_ADDRESS") else workers,
+                     include_dashboard=False, log_to_driver=False, configure_logging=False)
+        self._task = ray.remote(num_cpus=1)(function)
+        self._shared = ray.put(shared)
+
+    def submit(self, item: Any) -> Any:
+        return self._task.remote(item, self._shared)
+
+    def wait_one(self, pending: Sequence[Any]) -> tuple[Any, Any]:
+        """(the first finished task, its result); a failed task raises here."""
+        finished, _ = ray.wait(list(pending), num_returns=1)
+        return finished[0], ray.get(finished[0])
+
+    @staticmethod
+    def cancel(ref: Any) -> None:
+        ray.cancel(ref)
+
+    def close(self) -> None:
+        if self.started_here:
+            ray.shutdown()

@@ -1,0 +1,122 @@
+"""Strategy parameters as `quorum backtest` takes them: --param k=v, --compare names, and the
+parameter sets of a sweep, each validated by the strategy's own config model before any run.
+
+Every refusal is an InputError whose message names the option and the problem. Nothing here
+runs a backtest or prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.backtest_report import params_text
+
+
+class InputError(ValueError):
+    """An option the user must fix; the message names it."""
+
+
+def strategy_names(compare: str) -> list[str]:
+    """``a,b,c`` → ["a", "b", "c"]; refuses an empty list and a name given twice."""
+    names = [n.strip() for n in compare.split(",") if n.strip()]
+    if not names:
+        raise InputError(f"--compare {compare!r}: expected strategy names, comma-separated")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"--compare {compare!r}: {', '.join(repeated)} named twice")
+    return names
+
+
+def scoped(params: list[str], name: str, names: list[str]) -> list[str]:
+    """The --param items for strategy ``name`` among ``names``: the unprefixed ones, and
+    ``name.k=v`` ones without their prefix."""
+    chosen = []
+    for item in params:
+        prefix, dot, rest = item.partition(".")
+        if dot and prefix in names:
+            if prefix == name:
+                chosen.append(rest)
+        else:
+            chosen.append(item)
+    return chosen
+
+
+def param_table(params: list[str]) -> dict[str, object]:
+    """``["fast=5", "slow=20"]`` → {"fast": 5, "slow": 20} (numbers where they parse)."""
+    table: dict[str, object] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param {item!r}: expected key=value")
+        table[key.strip()] = _number(value.strip())
+    return table
+
+
+def strategies_config(name: str, table: dict[str, object], *,
+                      source: str = "--strategy/--param"):
+    """The StrategiesConfig that runs only ``name`` with ``table``; InputError if refused."""
+    problem, config = checked(name, table, source=source)
+    if problem:
+        raise InputError(problem)
+    return config
+
+
+def checked(name: str, table: dict[str, object], *, source: str = "--strategy/--param"):
+    """(None, StrategiesConfig running only ``name``) or (the problem, None); the problem
+    begins with ``source``, the option to fix."""
+    from pydantic import ValidationError
+
+    from agents.strategy import StrategiesConfig
+    from core.validation import describe
+
+    try:
+        return None, StrategiesConfig.model_validate({"enabled": [name], name: table})
+    except ValidationError as exc:
+        return describe(exc, source=source, prefix="strategies"), None
+
+
+def parameter_names(strategy: str) -> set[str]:
+    """The parameters a sweep may vary: the plugin's own (not the shared ``exits`` table)."""
+    from agents.strategies.base import registry
+
+    known = registry()
+    if strategy not in known:
+        raise InputError(f"--strategy {strategy}: unknown strategy; "
+                         f"known: {', '.join(sorted(known))}")
+    return set(known[strategy].config_model.model_fields) - {"exits"}
+
+
+def own_params(strategies, name: str) -> dict[str, Any]:
+    """The parameters of ``name`` that differ from its defaults (for labels and JSON)."""
+    config = (strategies.model_extra or {}).get(name)
+    return config.model_dump(exclude_defaults=True, mode="json") if config is not None else {}
+
+
+def sweep_configs(strategy: str, combos: list[dict[str, Any]], fixed: dict[str, object]):
+    """(the combos the strategy accepts, their StrategiesConfig by params_text, the refusals).
+
+    A set the strategy refuses (``fast >= slow``) is skipped, not fatal; none accepted is.
+    """
+    swept = set().union(*combos) if combos else set()
+    both = sorted(set(fixed) & swept)
+    if both:
+        raise InputError(f"--param {', '.join(both)}: also swept by --sweep; give it one way only")
+    configs, refused = {}, []
+    for combo in combos:
+        problem, config = checked(strategy, {**fixed, **combo}, source=params_text(combo))
+        if problem:
+            refused.append(problem)
+        else:
+            configs[params_text(combo)] = config
+    if not configs:
+        raise InputError(f"--sweep: no parameter set is valid; first refused: {refused[0]}")
+    return [c for c in combos if params_text(c) in configs], configs, refused
+
+
+def _number(text: str) -> object:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
