@@ -2,12 +2,14 @@
 
 It asks the shared compute agent for every indicator of every asset in one batched call per
 tick (one IndicatorRequest: the strategies' specs and, if configured, the fused standard set),
-over a trailing window, and classifies the market phase. It never reads a bar after t.
+over a trailing window (a backtest computes them once over the whole feed), and classifies the
+market phase. It never reads a bar after t.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -44,8 +46,13 @@ class MarketIntelAgent:
         *,
         specs: Sequence[IndicatorSpec],
         standard: StandardSet | None = None,
+        precompute: bool = False,
     ) -> None:
         self.data = data
+        self.precompute = precompute
+        """Backtests: every indicator once over the whole feed, each tick reads its columns (the
+        kernels are causal, so column t depends on bars 0..t only)."""
+        self._whole: dict[str, np.ndarray] | None = None
         self.compute = compute
         self.specs = list(specs)
         self.request = IndicatorRequest(specs=tuple(self.specs), standard=standard)
@@ -63,7 +70,10 @@ class MarketIntelAgent:
         if not 0 <= tick < self.data.n_bars:
             raise IndexError(f"tick {tick} outside the feed's {self.data.n_bars} bars")
         start = max(0, tick + 1 - self.window)
-        values = self._indicators(slice(start, tick + 1))
+        if self.precompute:
+            values = {k: v[:, start : tick + 1] for k, v in self.indicator_arrays().items()}
+        else:
+            values = self._indicators(slice(start, tick + 1))
         indicators, previous = {}, {}
         for i, asset in enumerate(self.data.assets):
             indicators[asset] = {k: finite_or_none(v[i, -1]) for k, v in values.items()}
@@ -83,6 +93,18 @@ class MarketIntelAgent:
             },
             phase=classify_phase(self.data.close[0, : tick + 1]),
         )
+
+    def indicator_arrays(self) -> dict[str, np.ndarray]:
+        """Every requested indicator over the whole feed (assets × bars), computed once."""
+        if self._whole is None:
+            self._whole = self._indicators(slice(0, self.data.n_bars))
+        return self._whole
+
+    def marks(self, tick: int) -> tuple[datetime, dict[str, float]]:
+        """Bar ``tick``'s time and closing prices: all a bar where nothing acts needs."""
+        return self.data.time(tick), {
+            asset: float(self.data.close[i, tick]) for i, asset in enumerate(self.data.assets)
+        }
 
     def _indicators(self, window: slice) -> dict[str, np.ndarray]:
         """One batched compute call for every asset, sending only the arrays the request reads."""

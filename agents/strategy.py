@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.compute import IndicatorSpec
@@ -144,6 +145,20 @@ class StrategyAgent:
                     self._remember(proposals[-1].decision_id, strategy.name)
         self.proposed += len(proposals)
         return proposals
+
+    def active_bars(self, indicators: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Bars where some plugin may act (core/event_loop.py), or None: any bar."""
+        active = None
+        for strategy in self.strategies:
+            mine = strategy.active_bars(indicators)
+            if mine is None:
+                return None
+            active = mine if active is None else active | mine
+        return active
+
+    def exits_active(self) -> bool:
+        """True when some strategy has an exit trigger: open positions need every bar."""
+        return any(self.config.params(s.name).exits.active for s in self.strategies)
 
     def _exits(self, snapshot: MarketSnapshot, positions: list[OpenPosition]) -> list[Proposal]:
         configs = {s.name: self.config.params(s.name).exits for s in self.strategies}

@@ -100,7 +100,7 @@ def quorum_run(settings, market, db_path: Path, *, instrument: Callable | None =
     if instrument:
         instrument(session)
     try:
-        session.governor.run(range(market.n_bars))
+        session.run(market.n_bars)
     finally:
         summary = session.finish()
     elapsed = time.perf_counter() - started

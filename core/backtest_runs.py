@@ -99,7 +99,7 @@ def run_one(spec: RunSpec, market: MarketData) -> RunResult:
     session = Session(spec.settings, data=data, db_url=spec.db_url, runtime="local",
                       gate=spec.gate)
     try:
-        session.governor.run(range(data.n_bars))
+        session.run(data.n_bars)
     finally:
         summary = session.finish()
     state = session.governor.state

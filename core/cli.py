@@ -183,8 +183,7 @@ def _run_session(settings: Settings, *, data: MarketData, db_url: str,
             typer.echo(f"the run's output while the panel was open: {log_path}", err=True)
         else:
             try:
-                session.governor.run(range(ticks), interval_s=interval, should_stop=stop,
-                                     on_tick=on_tick)
+                session.run(ticks, interval_s=interval, should_stop=stop, on_tick=on_tick)
             finally:
                 summary = session.finish()
         print_summary(summary, stopped_early=summary.ticks < ticks)

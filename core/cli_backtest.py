@@ -115,7 +115,7 @@ def _single(settings: Settings, market: MarketData, *, db_url: str, gate: str,
                            err=True)
 
         try:
-            session.governor.run(range(ticks), should_stop=stop, on_tick=on_tick)
+            session.run(ticks, should_stop=stop, on_tick=on_tick)
         finally:
             summary = session.finish()
         print_summary(summary, stopped_early=summary.ticks < ticks)

@@ -135,12 +135,24 @@ class Governor:
             self._human_gate(portfolio)
         finally:
             self.log.flush()
+        self._end_tick(snapshot.ts, portfolio)
+        return portfolio
+
+    def coast(self, tick: int) -> PortfolioState:
+        """A bar where nothing can act (core/event_loop.py): mark the treasury to its closes and
+        keep the books a whole tick would keep; no snapshot, no proposals, no log entries."""
+        ts, prices = self.rt.call("market_intel", "marks", tick)
+        portfolio = self.rt.call("treasury", "mark", tick=tick, ts=ts, prices=prices)
+        self.history.observe(now=ts, equity_usd=portfolio.equity_usd)  # bar_clock's "now"
+        self._end_tick(ts, portfolio)
+        return portfolio
+
+    def _end_tick(self, ts: datetime, portfolio: PortfolioState) -> None:
         self.state.ticks += 1
         self.state.equity.append(portfolio.equity_usd)
-        self.state.times.append(snapshot.ts)
+        self.state.times.append(ts)
         self.state.holding.append(any(p.quantity > 0 for p in portfolio.positions.values()))
         self.state.portfolio = portfolio
-        return portfolio
 
     def run(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,6 +19,7 @@ from agents.treasury import Trade
 from core.canonical import sha256_hex
 from core.config import Settings
 from core.errors import ConfigError
+from core.event_loop import EventLoop
 from core.feeds.base import MarketData
 from core.governor import Governor
 from core.human_gate import HumanGate, QueueGate, SimulatedGate
@@ -32,7 +34,7 @@ from core.metrics import (
     sortino,
     win_rate_pct,
 )
-from core.models import Stage
+from core.models import PortfolioState, Stage
 from core.wiring import Runtime, build_specs
 from policies.engine import PolicyEngine
 from state.approvals import ApprovalQueue
@@ -109,6 +111,8 @@ class Session:
         self.data = data
         self.db_url = db_url
         self.run_id = uuid.uuid4().hex[:8]
+        self.woken = 0
+        """Ticks the whole pipeline ran on (the rest coasted: core/event_loop.py)."""
         self.started = time.monotonic()
         self.policy = PolicyEngine.load(settings.policy_file)
         self.engine = make_engine(db_url)
@@ -128,7 +132,7 @@ class Session:
         )
         try:
             specs = build_specs(settings, data=data, db_url=db_url, run_id=self.run_id,
-                                chain_executor=chain_executor)
+                                chain_executor=chain_executor, backtest=runtime == "local")
             self.runtime: Runtime = _start_runtime(runtime, specs, address)
         except BaseException:
             if self.venue is not None:
@@ -163,6 +167,26 @@ class Session:
         self.decision_log.flush()
         log.info("run.started", run_id=self.run_id, runtime=runtime, data=data.source,
                  policy=self.policy.version)
+
+    def run(
+        self,
+        ticks: int,
+        *,
+        interval_s: float = 0.0,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_tick: Callable[[int, PortfolioState], None] | None = None,
+        event_driven: bool = True,
+    ) -> None:
+        """Ticks 0..ticks-1. A backtest (local runtime, no pacing) wakes the pipeline only on
+        bars where something can act (core/event_loop.py); anything else goes bar by bar."""
+        if event_driven and self.runtime.name == "local" and interval_s == 0:
+            loop = EventLoop(self.governor)
+            loop.run(range(ticks), should_stop=should_stop, on_tick=on_tick)
+            self.woken = loop.woken
+        else:
+            self.governor.run(range(ticks), interval_s=interval_s, should_stop=should_stop,
+                              on_tick=on_tick)
+            self.woken = self.governor.state.ticks
 
     def finish(self) -> RunSummary:
         """Log RunFinished, flush, stop the runtime; returns the summary."""

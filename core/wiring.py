@@ -74,11 +74,12 @@ def build_specs(
     run_id: str,
     secrets: Secrets | None = None,
     chain_executor: Any = None,
+    backtest: bool = False,
 ) -> list[AgentSpec]:
     """The agents in dependency order (compute first: MarketIntel holds a handle to it).
 
     The reviewer is Claude when ``secrets`` (default: the environment) hold an Anthropic key,
-    else the offline reviewer.
+    else the offline reviewer. A ``backtest`` computes indicators once over the whole feed.
     """
     secrets = secrets if secrets is not None else Secrets.from_env()
     strategies = settings.strategies
@@ -96,7 +97,7 @@ def build_specs(
             MarketIntelAgent,
             # The strategies' own indicators plus the fused standard set, in one call per tick.
             {"data": data, "compute": AgentRef("compute"), "specs": specs_probe,
-             "standard": StandardSet()},
+             "standard": StandardSet(), "precompute": backtest},
             NEVER,
         ),
         AgentSpec(

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.compute import IndicatorSpec
@@ -110,6 +111,14 @@ class Strategy(ABC):
         portfolio: PortfolioState,
     ) -> list[Signal]:
         """Signals for this tick; an empty list when there is nothing to do."""
+
+    def active_bars(self, indicators: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Bars on which ``signals`` may return anything, from whole-feed indicator arrays
+        (assets × bars, keyed like snapshot indicators): True where it may act. None (the
+        default) means any bar: only a strategy whose signals depend on nothing but that bar's
+        and the previous bar's indicators and the portfolio may narrow it. A backtest runs the
+        pipeline only on such bars (core/event_loop.py); a superset is always safe."""
+        return None
 
 
 def indicator_values(values: IndicatorValues, keys: list[str]) -> list[float] | None:

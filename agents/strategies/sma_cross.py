@@ -4,6 +4,7 @@ crosses back below. Long only; asks to go all-in on entry and to sell everything
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from agents.compute import IndicatorSpec
@@ -35,6 +36,18 @@ class SmaCross(Strategy):
             IndicatorSpec(name="sma", period=self.config.fast),
             IndicatorSpec(name="sma", period=self.config.slow),
         ]
+
+    def active_bars(self, indicators: dict[str, np.ndarray]) -> np.ndarray:
+        """Bars where the fast SMA crosses the slow one (either way) for some asset."""
+        fast_key, slow_key = (spec.key for spec in self.required_indicators())
+        fast, slow = indicators[fast_key], indicators[slow_key]
+        active = np.zeros(fast.shape[1], dtype=bool)
+        before, now = np.s_[:, :-1], np.s_[:, 1:]
+        with np.errstate(invalid="ignore"):  # NaN while warming up compares False: no signal
+            up = (fast[before] <= slow[before]) & (fast[now] > slow[now])
+            down = (fast[before] >= slow[before]) & (fast[now] < slow[now])
+        active[1:] = (up | down).any(axis=0)
+        return active
 
     def signals(
         self,

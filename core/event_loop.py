@@ -1,0 +1,70 @@
+"""The backtest loop: the governor's whole tick only on bars where something can act.
+
+A bar wakes the pipeline when a strategy may signal on it (``Strategy.active_bars``, computed
+once from the whole-feed indicators), when an order waits to fill at its open, or when a
+position is open while some strategy has exit triggers (a stop is judged every bar). Every other
+bar coasts: the treasury is marked to its closes and the policy's history and the run's equity
+curve get the bar, exactly as a whole tick would leave them (``Governor.coast``). A strategy that
+cannot narrow its bars (``active_bars`` is None) wakes every bar, so the loop is then the plain
+bar-by-bar loop. ``tests/integration/test_event_loop.py`` proves both give identical runs.
+
+Only for replayed data judged by bar time with people simulated (backtests); anything else runs
+bar by bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from core.governor import Governor
+from core.human_gate import SimulatedGate
+from core.models import PortfolioState
+from core.policy_context import bar_clock
+
+
+class EventLoop:
+    """Steps a governor through ticks, waking its pipeline only where something can act."""
+
+    def __init__(self, governor: Governor) -> None:
+        self.governor = governor
+        self.woken = 0
+        self.coasted = 0
+
+    def applicable(self) -> bool:
+        """Bar-time policy and simulated people: nothing outside the data can act on a bar."""
+        governor = self.governor
+        return (governor.policy_clock is bar_clock and isinstance(governor.gate, SimulatedGate)
+                and governor.switch_board is None and governor.venue is None)
+
+    def run(
+        self,
+        ticks: Iterable[int],
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_tick: Callable[[int, PortfolioState], None] | None = None,
+    ) -> None:
+        governor, rt = self.governor, self.governor.rt
+        active = None
+        if self.applicable():
+            active = rt.call("strategy", "active_bars", rt.call("market_intel", "indicator_arrays"))
+        exits = rt.call("strategy", "exits_active")
+        for tick in ticks:
+            if should_stop():
+                break
+            if active is None or self._wakes(tick, active, exits=exits):
+                portfolio = governor.step(tick)
+                self.woken += 1
+            else:
+                portfolio = governor.coast(tick)
+                self.coasted += 1
+            if on_tick:
+                on_tick(tick, portfolio)
+
+    def _wakes(self, tick: int, active: np.ndarray, *, exits: bool) -> bool:
+        state = self.governor.state
+        if active[tick] or state.in_flight:  # a signal, or an order to fill at this open
+            return True
+        holding = bool(state.holding) and state.holding[-1]
+        return exits and holding
