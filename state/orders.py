@@ -28,9 +28,9 @@ class OrderStore:
         self._engine = engine
 
     def record_intent(self, order: Order) -> bool:
-        """Commit ``order`` as an intent; False (nothing written) if its decision has one."""
-        if self._row_by_decision(order.decision_id) is not None:
-            return False
+        """Commit ``order`` as an intent; False (nothing written) if its decision has one.
+
+        The unique decision id decides (no read first): a duplicate fails the insert."""
         row = {
             "order_id": order.order_id,
             "decision_id": order.decision_id,
@@ -42,8 +42,7 @@ class OrderStore:
             with self._engine.begin() as conn:
                 conn.execute(_TABLE.insert(), row)
         except IntegrityError as exc:
-            # Another writer got there between the check and the insert: still a duplicate.
-            if self._row_by_decision(order.decision_id) is not None:
+            if self._row_by_decision(order.decision_id) is not None:  # recorded before
                 return False
             raise ExecutionError(
                 f"order {order.order_id} (decision {order.decision_id}) cannot be recorded: "
