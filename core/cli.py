@@ -94,7 +94,7 @@ def run(
     ticks: Annotated[int | None, typer.Option(min=1, help="Stop after N ticks (default: all bars)")] = None,
     interval: Annotated[float, typer.Option(min=0, help="Seconds between ticks (0: as fast as the pipeline allows)")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed of the synthetic market (overrides config)")] = None,
-    mode: Annotated[str, typer.Option(help="Execution mode: paper (simulated fills), devnet (a local anvil chain with Quorum's contracts), fork (anvil forking --fork-url); both need anvil and a keystore password. live is refused in this version")] = "paper",
+    mode: Annotated[str | None, typer.Option(help="Execution mode: paper (simulated fills), devnet (a local anvil chain with Quorum's contracts), fork (anvil forking --fork-url); both need anvil and a keystore password. live is refused in this version. Default: the config's [run] mode, paper")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray)")] = None,
     fork_url: Annotated[str | None, typer.Option("--fork-url", envvar="QUORUM_FORK_URL", show_envvar=True, help="RPC URL anvil forks with --mode fork (never logged: it may hold an API key)")] = None,
     db: DbOption = None,
@@ -105,6 +105,7 @@ def run(
     Ctrl-C stops after the tick in progress, losing nothing; a second Ctrl-C aborts.
     """
     settings = _settings(config, seed=seed)
+    mode = mode or settings.run.mode
     password = _chain_password(mode, settings)
     settings = settings.model_copy(
         update={"run": settings.run.model_copy(update={"mode": mode})})

@@ -215,13 +215,13 @@ def _check_options(*, human: str, compare: str | None, sweep: list[str] | None,
 
 def _base_settings(config: Path | None, *, seed: int | None, fee: float | None,
                    cash: float | None, data: str | None) -> Settings:
-    """The config with the command line's seed, fee, cash and data files applied."""
+    """The config with the command line's seed, fee, cash and data files applied; a backtest
+    always fills on paper, whatever mode the config names for `quorum run`."""
     settings = _cli()._settings(config, seed=seed)
-    updates: dict[str, Any] = {}
+    run = {"mode": "paper"} | ({} if cash is None else {"cash_usd": cash})
+    updates: dict[str, Any] = {"run": settings.run.model_copy(update=run)}
     if fee is not None:
         updates["execution"] = settings.execution.model_copy(update={"fee_rate": fee})
-    if cash is not None:
-        updates["run"] = settings.run.model_copy(update={"cash_usd": cash})
     if data:
         files = tuple(Path(p.strip()) for p in data.split(",") if p.strip())
         updates["data"] = settings.data.model_copy(update={"source": "files", "files": files})
