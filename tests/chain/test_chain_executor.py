@@ -39,13 +39,13 @@ def keys_dir(tmp_path, treasury: LocalAccount):
 
 def executor_config(chain: Devnet, keys_dir, **overrides) -> ChainExecutorConfig:
     deployment = chain.deployment
-    values = dict(
-        mode="devnet", rpc_url=SecretStr(chain.anvil.rpc_url), router=deployment.router,
-        quote_token=deployment.tokens[QUOTE_TOKEN],
-        tokens={a: deployment.tokens[deployment.token_for_feed(a)] for a in PRICES},
-        key_name="treasury", keys_dir=keys_dir, max_slippage_bps=100, gas_cap_wei=10**12,
-        receipt_timeout_s=5,
-    )
+    values = {
+        "mode": "devnet", "rpc_url": SecretStr(chain.anvil.rpc_url), "router": deployment.router,
+        "quote_token": deployment.tokens[QUOTE_TOKEN],
+        "tokens": {a: deployment.tokens[deployment.token_for_feed(a)] for a in PRICES},
+        "key_name": "treasury", "keys_dir": keys_dir, "max_slippage_bps": 100, "gas_cap_wei": 10**12,
+        "receipt_timeout_s": 5,
+    }
     return ChainExecutorConfig(**{**values, **overrides})
 
 
@@ -133,6 +133,7 @@ def test_a_restarted_executor_never_executes_a_decision_twice(chain, setup, keys
     assert again.settle(tick=2, bars=bars(2)) == []
     assert chain.w3.eth.get_transaction_count(executor.address) == nonce  # nothing new signed
     _, status, stored = OrderStore(make_engine(db_url)).by_decision("buy-3")
+    assert status == "filled"
     assert stored == fill
 
 

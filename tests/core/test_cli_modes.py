@@ -11,7 +11,7 @@ QUORUM = [sys.executable, "-m", "core.cli"]
 
 
 def quorum(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*QUORUM, *args], capture_output=True, text=True, timeout=300,
+    return subprocess.run([*QUORUM, *args], capture_output=True, text=True, timeout=300, check=False,
                           stdin=subprocess.DEVNULL, env=env)
 
 

@@ -31,7 +31,8 @@ def live_policy(tmp_path):
 def test_the_shipped_policy_refuses_live_trading_from_the_command_line(tmp_path):
     result = subprocess.run([*QUORUM, "run", "--mode", "live", "--headless", "--db",
                              f"sqlite:///{tmp_path / 'x.db'}"],
-                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                            check=False)
     assert result.returncode != 0
     assert "live_enabled = false" in result.stderr
     assert not (tmp_path / "x.db").exists()  # nothing started, not even the database
@@ -42,7 +43,8 @@ def test_a_policy_that_allows_it_is_still_refused_off_a_terminal(tmp_path, live_
     config.write_text(f'policy_file = "{live_policy}"\n', encoding="utf-8")
     result = subprocess.run([*QUORUM, "run", "--mode", "live", "--headless", "--config",
                              str(config), "--db", f"sqlite:///{tmp_path / 'x.db'}"],
-                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                            check=False)
     assert result.returncode != 0
     assert "stdin is not a terminal" in result.stderr
 
