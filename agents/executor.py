@@ -31,14 +31,14 @@ class ExecutionConfig(BaseModel):
     slippage: SlippageModel = Field(default_factory=SlippageModel)
 
 
-class PaperExecutor:
-    """Simulated fills: the next bar's open, moved against us by the slippage model, plus fee."""
+class IntentBook:
+    """What every executor shares: each decision's order recorded as an intent (committed)
+    before anything is sent, a second order for a decision refused, pending orders cancelled
+    when the run ends. Backends (paper, chain) add ``settle``."""
 
-    def __init__(self, config: ExecutionConfig, *, db_url: str | None) -> None:
-        self.config = config
-        self.store = OrderStore(make_engine(db_url)) if db_url else None
+    def __init__(self, store: OrderStore | None) -> None:
+        self.store = store
         self.pending: list[Order] = []
-        self.last_bars: dict[str, Bar] = {}  # the bars orders were placed on
         self.seen_decisions: set[str] = set()
         self.filled = 0
 
@@ -51,6 +51,23 @@ class PaperExecutor:
         self.seen_decisions.add(order.decision_id)
         self.pending.append(order)
         return True
+
+    def cancel_pending(self, *, reason: str) -> list[Order]:
+        """Cancel every order not yet filled (the run is ending); returns them."""
+        cancelled, self.pending = self.pending, []
+        for order in cancelled:
+            if self.store is not None:
+                self.store.mark_failed(order.order_id, f"cancelled: {reason}")
+        return cancelled
+
+
+class PaperExecutor(IntentBook):
+    """Simulated fills: the next bar's open, moved against us by the slippage model, plus fee."""
+
+    def __init__(self, config: ExecutionConfig, *, db_url: str | None) -> None:
+        super().__init__(OrderStore(make_engine(db_url)) if db_url else None)
+        self.config = config
+        self.last_bars: dict[str, Bar] = {}  # the bars orders were placed on
 
     def settle(self, *, tick: int, bars: dict[str, Bar]) -> list[Fill]:
         """Fill every order submitted before ``tick`` at bar ``tick``'s open."""
@@ -65,14 +82,6 @@ class PaperExecutor:
             fills.append(self._fill(order, bar, tick, known_volume=placed_on.volume))
         self.last_bars = dict(bars)
         return fills
-
-    def cancel_pending(self, *, reason: str) -> list[Order]:
-        """Cancel every order not yet filled (the run is ending); returns them."""
-        cancelled, self.pending = self.pending, []
-        for order in cancelled:
-            if self.store is not None:
-                self.store.mark_failed(order.order_id, f"cancelled: {reason}")
-        return cancelled
 
     def _fill(self, order: Order, bar: Bar, tick: int, *, known_volume: float) -> Fill:
         fee_rate = self.config.fee_rate

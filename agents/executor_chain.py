@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from web3.logs import DISCARD
 
-from agents.executor import PaperExecutor
+from agents.executor import IntentBook
 from core.chain.adapters.erc20 import Erc20
 from core.chain.adapters.uniswap_v2 import (
     FEE_DENOMINATOR,
@@ -78,18 +78,15 @@ class ChainExecutorConfig(BaseModel):
     )
 
 
-class ChainExecutor(PaperExecutor):
-    """Swaps on chain for approved orders; the paper executor's intent bookkeeping."""
+class ChainExecutor(IntentBook):
+    """Swaps on chain for approved orders."""
 
     def __init__(
         self, config: ChainExecutorConfig, *, db_url: str, password: SecretStr
     ) -> None:
         self.chain = config
         engine = make_engine(db_url)
-        self.store = OrderStore(engine)
-        self.pending: list[Order] = []
-        self.seen_decisions: set[str] = set()
-        self.filled = 0
+        super().__init__(OrderStore(engine))
         self.failed: list[str] = []
         self.w3 = http_web3(config.rpc_url.get_secret_value())
         signer = Keystore(config.keys_dir).unlock(config.key_name, password)
