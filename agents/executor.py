@@ -9,12 +9,14 @@ The executor is never retried automatically by the runtime.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ExecutionError
-from core.models import Bar, Fill, Order, Side
+from core.lending import receipt_price
+from core.models import Bar, Fill, Order, Side, Symbol
 from core.slippage import SlippageModel
 from state.db import make_engine
 from state.orders import OrderStore
@@ -29,6 +31,12 @@ class ExecutionConfig(BaseModel):
         default=0.001, ge=0, lt=0.1, description="Proportional fee per fill (0.001 = 0.1%)"
     )
     slippage: SlippageModel = Field(default_factory=SlippageModel)
+    lending_rates: dict[Symbol, Annotated[float, Field(ge=0, lt=1)]] = Field(
+        default_factory=lambda: {"AUSDC": 0.03},
+        description="Paper lending: the yearly supply rate of each receipt asset deposits are "
+        "booked under (treasury_regime's receipt_asset); a deposit buys it at 1 cash unit at the "
+        "run's start, growing at this rate (core/lending.py). Empty: deposits are refused",
+    )
 
 
 class IntentBook:
@@ -64,9 +72,12 @@ class IntentBook:
 class PaperExecutor(IntentBook):
     """Simulated fills: the next bar's open, moved against us by the slippage model, plus fee."""
 
-    def __init__(self, config: ExecutionConfig, *, db_url: str | None) -> None:
+    def __init__(self, config: ExecutionConfig, *, db_url: str | None,
+                 start: datetime | None = None) -> None:
         super().__init__(OrderStore(make_engine(db_url)) if db_url else None)
         self.config = config
+        self.start = start
+        """The run's first bar: where paper lending's receipt prices start at 1."""
         self.last_bars: dict[str, Bar] = {}  # the bars orders were placed on
 
     def settle(self, *, tick: int, bars: dict[str, Bar]) -> list[Fill]:
@@ -75,6 +86,9 @@ class PaperExecutor(IntentBook):
         self.pending = [order for order in self.pending if order.tick >= tick]
         fills = []
         for order in due:
+            if order.asset in self.config.lending_rates:
+                fills.append(self._lend(order, tick, bars))
+                continue
             bar = bars.get(order.asset)
             if bar is None:
                 self._fail(order, f"no bar for {order.asset} at tick {tick}")
@@ -82,6 +96,23 @@ class PaperExecutor(IntentBook):
             fills.append(self._fill(order, bar, tick, known_volume=placed_on.volume))
         self.last_bars = dict(bars)
         return fills
+
+    def _lend(self, order: Order, tick: int, bars: dict[str, Bar]) -> Fill:
+        """A deposit (buy) or withdrawal (sell) of a receipt asset at its accrued price: no fee,
+        no slippage, at the time of the bar the orders fill on."""
+        if self.start is None or not bars:
+            self._fail(order, "paper lending needs the run's start and a bar time")
+        ts = next(iter(bars.values())).ts
+        price = receipt_price(self.config.lending_rates[order.asset], start=self.start, ts=ts)
+        quantity = (order.notional_usd / price if order.side is Side.BUY
+                    else order.quantity or order.notional_usd / price)
+        fill = Fill(order_id=order.order_id, decision_id=order.decision_id, tick=tick, ts=ts,
+                    asset=order.asset, side=order.side, quantity=quantity, price=price,
+                    fee_usd=0.0, slippage_bps=0.0)
+        if self.store is not None:
+            self.store.mark_filled(order.order_id, fill)
+        self.filled += 1
+        return fill
 
     def _fill(self, order: Order, bar: Bar, tick: int, *, known_volume: float) -> Fill:
         fee_rate = self.config.fee_rate

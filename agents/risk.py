@@ -58,7 +58,10 @@ class RiskAgent:
         else:
             spendable = max(0.0, portfolio.cash_usd - reserved_usd)
             cap_fraction = self.config.fraction * equity
-            cap_position = max(0.0, self.config.max_position_share * equity - held_value)
+            cap_position = (
+                max(0.0, self.config.max_position_share * equity - held_value)
+                if asset in snapshot.bars else float("inf")  # a lending receipt has no market
+            )
             sized = min(requested, cap_fraction, spendable, cap_position)
             for cap, why in (
                 (cap_fraction, f"fixed fraction {self.config.fraction:.0%} of equity"),
@@ -69,7 +72,7 @@ class RiskAgent:
                     notes.append(f"sized down to {cap:,.2f} by {why}")
                     break
             value_after = held_value + sized
-        bar = snapshot.bars[asset]
+        bar = snapshot.bars.get(asset)  # None for a lending receipt: no market, no slippage
         volatility = snapshot.volatility.get(asset) or 0.0
         self.assessed += 1
         return RiskAssessment(
@@ -79,7 +82,7 @@ class RiskAgent:
             position_share_after=value_after / equity if equity > 0 else 0.0,
             volatility_per_bar=volatility,
             var_95_usd=Z_95 * volatility * value_after,
-            expected_slippage_bps=self.slippage.bps(
+            expected_slippage_bps=0.0 if bar is None else self.slippage.bps(
                 notional_usd=max(sized, 1e-9), price=bar.close, bar_volume=bar.volume
             ),
             notes=tuple(notes),

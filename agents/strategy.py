@@ -201,7 +201,7 @@ def _action(signal: Signal) -> Action:
     """A swap against cash, or a deposit into / withdrawal from the signal's lending protocol."""
     if signal.protocol is not None:
         kind = Deposit if signal.side is Side.BUY else Withdraw
-        return kind(asset=signal.asset, protocol=signal.protocol)
+        return kind(asset=signal.asset, protocol=signal.protocol, receipt=signal.receipt)
     if signal.side is Side.BUY:
         return Swap(sell=CASH, buy=signal.asset)
     return Swap(sell=signal.asset, buy=CASH)

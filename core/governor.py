@@ -91,9 +91,11 @@ class Governor:
         policy_clock: Callable[[MarketSnapshot], datetime] = bar_clock,  # "now" for the policy
         kill_switch: KillSwitchBoard | None = None,  # the shared switch other channels flip
         venue: Venue | None = None,  # a chain run's: block time and pool prices per bar
+        lendable: frozenset[str] = frozenset(),  # receipt assets the executor can lend into
     ) -> None:
         self.rt = runtime
         self.venue = venue
+        self.lendable = lendable
         self.policy = policy
         self.log = decision_log
         self.gate = human_gate
@@ -217,7 +219,8 @@ class Governor:
              "mood": sentiment.mood},
             outcome="proposed",
         )
-        refused = unexecutable(proposal, policy_version=self.policy.version, mode=self.mode)
+        refused = unexecutable(proposal, policy_version=self.policy.version, mode=self.mode,
+                               lendable=self.lendable)
         if refused is not None:  # never turn a deposit or withdrawal into a trade
             self._record(decision_id, Stage.POLICY_DENIED, refused, outcome="denied")
             self.state.denied_by_rule["executable"] += 1

@@ -120,14 +120,18 @@ class Swap(Model):
 
 class Deposit(Model):
     kind: Literal["deposit"] = "deposit"
-    asset: Symbol
+    asset: Symbol = Field(description="The token lent (USDC)")
     protocol: str
+    receipt: Symbol | None = Field(
+        default=None, description="What the treasury books it under (AUSDC); None: ``asset``"
+    )
 
 
 class Withdraw(Model):
     kind: Literal["withdraw"] = "withdraw"
     asset: Symbol
     protocol: str
+    receipt: Symbol | None = None
 
 
 class Rebalance(Model):
@@ -165,14 +169,19 @@ class Proposal(Model):
         if isinstance(action, Swap):
             return action.buy if action.sell == CASH else action.sell
         if isinstance(action, (Deposit, Withdraw)):
-            return action.asset
+            return action.receipt or action.asset  # the position a deposit adds to
         return CASH
 
     @property
     def side(self) -> Side | None:
-        """Buy or sell of ``asset`` for a swap; None for other actions."""
+        """Buy or sell of ``asset``: a swap's direction; a deposit buys the protocol's receipt
+        asset and a withdrawal sells it; None for a rebalance."""
         if isinstance(self.action, Swap):
             return Side.BUY if self.action.sell == CASH else Side.SELL
+        if isinstance(self.action, Deposit):
+            return Side.BUY
+        if isinstance(self.action, Withdraw):
+            return Side.SELL
         return None
 
     @property

@@ -123,14 +123,17 @@ def build_specs(
         AgentSpec(
             "treasury",
             TreasuryAgent,
-            {"cash_usd": settings.run.cash_usd, "start": data.time(0)},
+            {"cash_usd": settings.run.cash_usd, "start": data.time(0),
+             "lending_rates": dict(settings.execution.lending_rates)
+             if settings.run.mode == "paper" else {}},
             NEVER,
         ),
-        _executor_spec(settings, db_url=db_url, chain=chain_executor),
+        _executor_spec(settings, data, db_url=db_url, chain=chain_executor),
     ]
 
 
-def _executor_spec(settings: Settings, *, db_url: str | None, chain: Any) -> AgentSpec:
+def _executor_spec(settings: Settings, data: MarketData, *, db_url: str | None,
+                   chain: Any) -> AgentSpec:
     """Paper, or the chain executor when ``chain`` is ``(ChainExecutorConfig, password)``.
 
     The chain executor unlocks the key in its own process; the password travels to it as a
@@ -138,7 +141,8 @@ def _executor_spec(settings: Settings, *, db_url: str | None, chain: Any) -> Age
     """
     if chain is None:
         return AgentSpec(
-            "executor", PaperExecutor, {"config": settings.execution, "db_url": db_url}, NEVER
+            "executor", PaperExecutor,
+            {"config": settings.execution, "db_url": db_url, "start": data.time(0)}, NEVER,
         )
     from agents.executor_chain import ChainExecutor  # web3: only when a chain is used
 

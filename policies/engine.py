@@ -15,7 +15,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError
-from core.models import PolicyVerdict, Proposal, RuleFiring, Swap, Tier
+from core.models import (
+    Deposit,
+    PolicyVerdict,
+    Proposal,
+    RuleFiring,
+    Swap,
+    Tier,
+    Withdraw,
+)
 from core.validation import read_toml, validate
 from policies.base import HISTORY, PolicyContext, Rule, RuleResult, rules
 from policies.tiers import TiersConfig
@@ -185,15 +193,25 @@ def _apply(result: RuleResult, denied: bool, notional: float, required: Tier) ->
     return denied, notional, required
 
 
-def unexecutable(proposal: Proposal, *, policy_version: str, mode: str) -> PolicyVerdict | None:
+def unexecutable(proposal: Proposal, *, policy_version: str, mode: str,
+                 lendable: frozenset[str] = frozenset()) -> PolicyVerdict | None:
     """A built-in deny for actions no executor of ``mode`` can carry out (fail closed).
 
-    The paper executor swaps only: a deposit or withdrawal must never be turned into a trade.
+    Swaps always execute. A deposit or withdrawal executes only in paper mode and only for a
+    receipt asset paper lending has a rate for (``lendable``); it is never turned into a trade.
     """
-    if isinstance(proposal.action, Swap):
+    action = proposal.action
+    if isinstance(action, Swap):
         return None
-    reason = (f"a {proposal.action.kind} cannot be executed in {mode} mode (the paper executor "
-              "only swaps; lending needs the chain executor)")
+    if isinstance(action, (Deposit, Withdraw)) and mode == "paper" and proposal.asset in lendable:
+        return None
+    if mode != "paper":
+        reason = f"a {action.kind} cannot be executed in {mode} mode (the chain executor only swaps)"
+    elif isinstance(action, (Deposit, Withdraw)):
+        reason = (f"a {action.kind} booked as {proposal.asset} cannot be executed: paper lending "
+                  "has no rate for it ([execution] lending_rates)")
+    else:
+        reason = f"a {action.kind} cannot be executed in {mode} mode"
     return PolicyVerdict(
         decision_id=proposal.decision_id,
         allowed=False,

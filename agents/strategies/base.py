@@ -88,6 +88,8 @@ class Signal:
     quantity: float | None = None
     protocol: str | None = None
     """A lending protocol: BUY deposits ``asset`` into it, SELL withdraws it; None: a swap."""
+    receipt: str | None = None
+    """With ``protocol``: the symbol the treasury books the deposit under (Aave's aUSDC)."""
 
 
 class Strategy(ABC):

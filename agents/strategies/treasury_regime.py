@@ -46,7 +46,8 @@ class TreasuryRegimeConfig(PhaseConfig):
     )
     base_layer: Literal["lending", "cash"] = Field(
         default="lending", description="lending: deposit the base layer into lending_protocol; "
-        "cash: hold it as cash (where the executor cannot lend, as in paper mode today)",
+        "cash: hold it as cash (paper mode lends at [execution] lending_rates; the chain "
+        "executor does not lend yet)",
     )
     lending_protocol: str = Field(
         default="aave-v3", min_length=1,
@@ -232,4 +233,5 @@ class TreasuryRegime(Strategy):
             f"({why})",
             notional_usd=notional, quantity=quantity,
             protocol=self.config.lending_protocol if leg.base else None,
+            receipt=self.config.receipt_asset if leg.base else None,
         )

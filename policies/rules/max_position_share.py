@@ -18,6 +18,10 @@ from policies.base import (
 
 class MaxPositionShareConfig(RuleConfig):
     max_share: float = Field(gt=0, le=1, description="Largest share of equity in one asset")
+    except_assets: tuple[str, ...] = Field(
+        default=(), description="Assets this rule leaves alone, e.g. lending receipts (AUSDC), "
+        "whose exposure is the protocol's (protocol_allowlist)",
+    )
 
 
 @register
@@ -28,7 +32,7 @@ class MaxPositionShare(Rule):
     needs = frozenset({PORTFOLIO, RESERVED})
 
     def applies_to(self, proposal: Proposal) -> bool:
-        return proposal.side is Side.BUY
+        return proposal.side is Side.BUY and proposal.asset not in self.config.except_assets
 
     def evaluate(self, context: PolicyContext, notional_usd: float) -> RuleResult | None:
         proposal, portfolio = context.proposal, context.portfolio

@@ -25,11 +25,12 @@ SHORT_WARM_UP = {
 }
 
 
-def _session(strategy: str, params: dict, db_url: str) -> Session:
+def _session(strategy: str, params: dict, db_url: str, **execution) -> Session:
     settings = Settings.model_validate({
         "run": {"seed": 7, "cash_usd": 100_000},
         "data": {"assets": ["BTC", "ETH"], "bars": BARS},
         "strategies": {"enabled": [strategy], strategy: params},
+        "execution": execution,
     })
     data = generate(assets=settings.data.assets, bars=BARS, bar_seconds=settings.data.bar_seconds,
                     start=settings.data.start, seed=settings.run.seed)
@@ -49,12 +50,31 @@ def test_each_strategy_runs_a_backtest_and_its_orders_fill(strategy, db_url):
     assert verify(make_engine(db_url)).ok
 
 
-def test_a_lending_base_layer_is_denied_in_paper_mode_never_traded(db_url):
-    """Paper mode cannot deposit: the governor denies the deposit (built-in rule ``executable``)
-    and never turns it into a trade; the tactical layer still runs."""
+def test_paper_mode_lends_the_base_layer_as_receipts_never_as_a_trade(db_url):
+    """The base layer's deposit fills as AUSDC at its accrued price (no fee, no slippage) and
+    earns the paper lending rate; USDC itself is never bought or sold."""
     params = {**SHORT_WARM_UP["treasury_regime"], "base_layer": "lending"}
     session = _session("treasury_regime", params, db_url)
-    session.governor.run(range(BARS))
+    session.run(BARS)
+    summary = session.finish()
+    fills = [entry.payload for entry in DecisionLog(make_engine(db_url)).entries()
+             if entry.stage == Stage.ORDER_FILLED]
+    deposits = [f for f in fills if f["asset"] == "AUSDC"]
+    assert deposits and deposits[0]["side"] == "buy"
+    assert deposits[0]["fee_usd"] == 0 and deposits[0]["slippage_bps"] == 0
+    assert deposits[0]["price"] >= 1.0  # 1 at the run's start, growing at the rate
+    assert all(f["asset"] != "USDC" for f in fills)
+    assert summary.positions["AUSDC"] > 0
+    assert summary.denied_by_rule.get("executable", 0) == 0
+    assert verify(make_engine(db_url)).ok
+
+
+def test_without_a_lending_rate_deposits_are_denied_never_traded(db_url):
+    """No rate for the receipt asset: the governor denies the deposit (built-in rule
+    ``executable``) and never turns it into a trade; the tactical layer still runs."""
+    params = {**SHORT_WARM_UP["treasury_regime"], "base_layer": "lending"}
+    session = _session("treasury_regime", params, db_url, lending_rates={})
+    session.run(BARS)
     session.finish()
     denied, orders = [], []
     for entry in DecisionLog(make_engine(db_url)).entries():
@@ -64,9 +84,8 @@ def test_a_lending_base_layer_is_denied_in_paper_mode_never_traded(db_url):
             orders.append(entry.payload)
     deposits = [d for d in denied if d["fired"][0]["rule"] == "executable"]
     assert deposits, "the base layer should have asked to deposit"
-    assert "a deposit cannot be executed in paper mode" in deposits[0]["fired"][0]["reason"]
-    assert orders and all(order["asset"] != "USDC" for order in orders)
-    assert verify(make_engine(db_url)).ok
+    assert "paper lending has no rate for it" in deposits[0]["fired"][0]["reason"]
+    assert orders and all(order["asset"] not in ("USDC", "AUSDC") for order in orders)
 
 
 def test_quorum_backtest_runs_a_new_strategy_with_params_from_the_command_line(tmp_path, db_url):

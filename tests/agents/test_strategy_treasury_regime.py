@@ -103,7 +103,8 @@ def test_from_cash_it_deposits_the_base_layer_and_buys_the_mode_s_tactical_share
     proposals = StrategyAgent(config, run_id="r").propose(_snap(values), sentiment(),
                                                           portfolio(cash=100_000))
     deposit, *buys = proposals
-    assert deposit.action == Deposit(asset="USDC", protocol="aave-v3")
+    assert deposit.action == Deposit(asset="USDC", protocol="aave-v3", receipt="AUSDC")
+    assert deposit.asset == "AUSDC"  # the position the deposit adds to
     assert deposit.notional_usd == pytest.approx(60_000)
     assert deposit.confidence == 0.9
     assert "deposit into aave-v3: base layer" in deposit.rationale
@@ -153,7 +154,7 @@ def test_a_base_layer_over_target_is_withdrawn():
     config = StrategiesConfig.model_validate({"enabled": ["treasury_regime"],
                                               "treasury_regime": {"confirm_bars": 1}})
     [proposal] = StrategyAgent(config, run_id="r").propose(_snap(HEDGE), sentiment(), book)
-    assert proposal.action == Withdraw(asset="USDC", protocol="aave-v3")
+    assert proposal.action == Withdraw(asset="USDC", protocol="aave-v3", receipt="AUSDC")
 
 
 def test_the_schedule_rebalances_a_small_drift():

@@ -44,7 +44,7 @@ def test_check_prints_the_effective_tiers_and_every_rule_in_order():
     assert "  deny    >      500,000.00  hard cap" in lines
     rule_lines = [line.split()[0] for line in lines[lines.index("rules, in the order they run:") + 1:-1]]
     assert rule_lines == SHIPPED_RULES
-    assert "  max_volatile_share   max_share=0.4 stable_assets=[USDC, USDT, DAI, BUSD, TUSD, FDUSD]" in lines
+    assert "  max_volatile_share   max_share=0.4 stable_assets=[USDC, USDT, DAI, BUSD, TUSD, FDUSD, AUSDC]" in lines
     assert "  stoploss_guard       trade_limit=4 lookback_s=21600 lock_s=7200 min_loss_share=0 per_asset=false" in lines
     assert lines[-1] == "history the rules look back over: 86400s"
 
