@@ -97,6 +97,13 @@ class PaperExecutor(IntentBook):
         self.last_bars = dict(bars)
         return fills
 
+    def receipt_prices(self, *, ts: datetime) -> dict[str, float]:
+        """Each lending receipt's value in cash at ``ts`` (the treasury marks with these)."""
+        if self.start is None:
+            return {}
+        return {asset: receipt_price(rate, start=self.start, ts=ts)
+                for asset, rate in self.config.lending_rates.items()}
+
     def _lend(self, order: Order, tick: int, bars: dict[str, Bar]) -> Fill:
         """A deposit (buy) or withdrawal (sell) of a receipt asset at its accrued price: no fee,
         no slippage, at the time of the bar the orders fill on."""

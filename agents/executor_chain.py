@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from web3.logs import DISCARD
 
 from agents.executor import IntentBook
+from core.chain.adapters.aave_v3 import WITHDRAW_ALL, AaveV3Pool
 from core.chain.adapters.erc20 import Erc20
 from core.chain.adapters.uniswap_v2 import (
     FEE_DENOMINATOR,
@@ -57,6 +58,15 @@ LP_FEE = 1 - FEE_NUMERATOR / FEE_DENOMINATOR
 log = get_logger(__name__)
 
 
+class LendingReserve(BaseModel):
+    """Where a receipt asset's deposits go: an Aave V3 Pool and the token lent to it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pool: str = Field(description="Aave V3 Pool (or the devnet's) address")
+    asset: str = Field(description="The token lent (USDC)")
+
+
 class ChainExecutorConfig(BaseModel):
     """Where the executor trades and under which limits; built by ``core.chain.venue``."""
 
@@ -73,6 +83,9 @@ class ChainExecutorConfig(BaseModel):
     deadline_s: int = Field(default=MAX_DEADLINE_S, ge=1, le=MAX_DEADLINE_S)
     gas_cap_wei: int = Field(gt=0)
     receipt_timeout_s: float = Field(default=30.0, gt=0)
+    lending: dict[str, LendingReserve] = Field(
+        default_factory=dict, description="Receipt asset (AUSDC) -> where its deposits go"
+    )
     tolerance_units: int = Field(
         default=2, ge=0, description="Base units a balance may differ by (float bookkeeping)"
     )
@@ -99,6 +112,11 @@ class ChainExecutor(IntentBook):
         self.router = UniswapV2Router(self.w3, config.router)
         self.quote = Erc20(self.w3, config.quote_token)
         self.tokens = {asset: Erc20(self.w3, address) for asset, address in config.tokens.items()}
+        self.lending = {receipt: (AaveV3Pool(self.w3, reserve.pool), Erc20(self.w3, reserve.asset))
+                        for receipt, reserve in config.lending.items()}
+        # A receipt is worth 1 cash unit when this executor starts, then grows with the index.
+        self._income_start = {receipt: pool.normalized_income(token.address)
+                              for receipt, (pool, token) in self.lending.items()}
         # A restart first settles whatever an earlier process signed and left open.
         for intent in self.sender.reconcile_all():
             log.info("executor.chain.reconciled_intent", decision_id=intent.decision_id,
@@ -119,6 +137,9 @@ class ChainExecutor(IntentBook):
         for order in due:
             bar = bars.get(order.asset)
             try:
+                if order.asset in self.lending:
+                    fills.append(self._lend(order, tick, bars))
+                    continue
                 if bar is None:
                     raise ExecutionError(f"no bar for {order.asset} at tick {tick}")
                 fills.append(self._execute(order, bar, tick))
@@ -135,21 +156,34 @@ class ChainExecutor(IntentBook):
         return fills
 
     def balances(self) -> dict[str, Decimal]:
-        """The wallet's balances on chain: ``USD`` for the quote token, then each asset."""
+        """The wallet's balances on chain: ``USD`` for the quote token, then each asset, then
+        each receipt as the quantity the treasury books (supplied balance ÷ receipt price)."""
         held = {"USD": _units(self.quote.balance_of(self.address), self.quote.decimals)}
         for asset, token in self.tokens.items():
             held[asset] = _units(token.balance_of(self.address), token.decimals)
+        for receipt, (pool, token) in self.lending.items():
+            supplied = _units(pool.supplied(token.address, self.address), token.decimals)
+            held[receipt] = supplied / Decimal(repr(self._receipt_price(receipt)))
         return held
+
+    def receipt_prices(self, *, ts: object = None) -> dict[str, float]:
+        """Each receipt's value in cash now: the pool's income index against the start's."""
+        return {receipt: self._receipt_price(receipt) for receipt in self.lending}
+
+    def _receipt_price(self, receipt: str) -> float:
+        pool, token = self.lending[receipt]
+        return pool.normalized_income(token.address) / self._income_start[receipt]
 
     def reconcile(self, portfolio: PortfolioState) -> list[str]:
         """What the treasury books and the chain holds differently; empty when they agree."""
         chain = self.balances()
         booked = {"USD": portfolio.cash_usd}
-        booked.update({asset: portfolio.quantity(asset) for asset in self.tokens})
+        booked.update({asset: portfolio.quantity(asset) for asset in [*self.tokens, *self.lending]})
         mismatches = []
         for asset, on_chain in chain.items():
-            decimals = self.quote.decimals if asset == "USD" else self.tokens[asset].decimals
-            allowed = Decimal(self.chain.tolerance_units).scaleb(-decimals)
+            token = (self.quote if asset == "USD" else self.tokens.get(asset)
+                     or self.lending[asset][1])
+            allowed = Decimal(self.chain.tolerance_units).scaleb(-token.decimals)
             allowed = max(allowed, abs(on_chain) * Decimal("1e-12"))
             ours = Decimal(repr(float(booked.get(asset, 0.0))))
             if abs(ours - on_chain) > allowed:
@@ -186,6 +220,49 @@ class ChainExecutor(IntentBook):
         log.info("executor.chain.filled", decision_id=order.decision_id,
                  tx=receipt["transactionHash"].to_0x_hex(), block=receipt["blockNumber"],
                  spent=spent, received=received, gas_wei=gas_wei)
+        self.store.mark_filled(order.order_id, fill)
+        self.filled += 1
+        return fill
+
+    def _lend(self, order: Order, tick: int, bars: dict[str, Bar]) -> Fill:
+        """A deposit (approve exactly, supply) or a withdrawal, booked at the receipt's price."""
+        pool, token = self.lending[order.asset]
+        keys = {step: f"{order.decision_id}:{step}" for step in ("approve", "supply", "withdraw")}
+        if order.side is Side.BUY:
+            supply = self._signed_call(keys["supply"])
+            if supply is None:
+                wanted = int(Decimal(repr(order.notional_usd)).scaleb(token.decimals))
+                units = min(wanted, token.balance_of(self.address))
+                if units <= 0:
+                    raise ExecutionError(f"no {token.symbol} to deposit for {order.decision_id}")
+                approve, supply = pool.supply(asset=token.address, amount=units,
+                                              on_behalf_of=self.address)
+                self.sender.send(keys["approve"], self._signed_call(keys["approve"]) or approve)
+            receipt = self.sender.send(keys["supply"], supply)
+            cash = _transferred(token, receipt, sender=self.address)
+        else:
+            withdraw = self._signed_call(keys["withdraw"])
+            if withdraw is None:
+                supplied = pool.supplied(token.address, self.address)
+                price = self._receipt_price(order.asset)
+                quantity = order.quantity or order.notional_usd / price
+                wanted = int(Decimal(repr(quantity * price)).scaleb(token.decimals))
+                if supplied <= 0:
+                    raise ExecutionError(f"nothing supplied to withdraw for {order.decision_id}")
+                units = WITHDRAW_ALL if wanted >= supplied - self.chain.tolerance_units else wanted
+                withdraw = pool.withdraw(asset=token.address, amount=units, to=self.address)
+            receipt = self.sender.send(keys["withdraw"], withdraw)
+            cash = _transferred(token, receipt, recipient=self.address)
+        if cash <= 0:
+            raise ExecutionError(f"{order.decision_id}: the lending pool moved no {token.symbol}")
+        price = self._receipt_price(order.asset)
+        amount = float(_units(cash, token.decimals))
+        bar_time = next(iter(bars.values())).ts if bars else order.created_at
+        fill = Fill(order_id=order.order_id, decision_id=order.decision_id, tick=tick,
+                    ts=bar_time, asset=order.asset, side=order.side, quantity=amount / price,
+                    price=price, fee_usd=0.0, slippage_bps=0.0)
+        log.info("executor.chain.lent", decision_id=order.decision_id, side=order.side.value,
+                 units=cash, tx=receipt["transactionHash"].to_0x_hex())
         self.store.mark_filled(order.order_id, fill)
         self.filled += 1
         return fill

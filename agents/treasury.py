@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from core.errors import ExecutionError
-from core.lending import receipt_price
 from core.models import Fill, PortfolioState, Position, Side
 
 QUANTITY_EPSILON = 1e-12
@@ -61,11 +60,7 @@ class _Open:
 
 
 class TreasuryAgent:
-    def __init__(self, *, cash_usd: float, start: datetime,
-                 lending_rates: dict[str, float] | None = None) -> None:
-        self.start = start
-        self.lending_rates = dict(lending_rates or {})
-        """Receipt asset -> yearly rate: held receipts are marked at their accrued price."""
+    def __init__(self, *, cash_usd: float, start: datetime) -> None:
         self.cash_usd = cash_usd
         self.initial_equity_usd = cash_usd
         self.open: dict[str, _Open] = {}
@@ -138,11 +133,9 @@ class TreasuryAgent:
         self.fills_applied += 1
 
     def mark(self, *, tick: int, ts: datetime, prices: dict[str, float]) -> PortfolioState:
-        """Mark holdings to the latest prices (paper lending receipts to their accrued value)."""
+        """Mark holdings to the latest prices (lending receipts: the executor's receipt_prices)."""
         self.tick, self.ts = tick, ts
         self.prices.update(prices)
-        for asset in self.open.keys() & self.lending_rates.keys():
-            self.prices[asset] = receipt_price(self.lending_rates[asset], start=self.start, ts=ts)
         for asset, held in self.open.items():
             if asset in prices:
                 held.peak_price = max(held.peak_price, prices[asset])

@@ -144,10 +144,17 @@ class Governor:
         """A bar where nothing can act (core/event_loop.py): mark the treasury to its closes and
         keep the books a whole tick would keep; no snapshot, no proposals, no log entries."""
         ts, prices = self.rt.call("market_intel", "marks", tick)
-        portfolio = self.rt.call("treasury", "mark", tick=tick, ts=ts, prices=prices)
+        portfolio = self.rt.call("treasury", "mark", tick=tick, ts=ts,
+                                 prices=self._with_receipts(prices, ts))
         self.history.observe(now=ts, equity_usd=portfolio.equity_usd)  # bar_clock's "now"
         self._end_tick(ts, portfolio)
         return portfolio
+
+    def _with_receipts(self, prices: dict[str, float], ts: datetime) -> dict[str, float]:
+        """Market closes plus, where lending is possible, each receipt's value from the executor."""
+        if self.lendable:
+            prices = {**prices, **self.rt.call("executor", "receipt_prices", ts=ts)}
+        return prices
 
     def _end_tick(self, ts: datetime, portfolio: PortfolioState) -> None:
         self.state.ticks += 1
@@ -193,13 +200,9 @@ class Governor:
                 quantity=fill.quantity,
                 price=fill.price,
             )
-        portfolio = self.rt.call(
-            "treasury",
-            "mark",
-            tick=snapshot.tick,
-            ts=snapshot.ts,
-            prices={asset: bar.close for asset, bar in snapshot.bars.items()},
-        )
+        prices = {asset: bar.close for asset, bar in snapshot.bars.items()}
+        portfolio = self.rt.call("treasury", "mark", tick=snapshot.tick, ts=snapshot.ts,
+                                 prices=self._with_receipts(prices, snapshot.ts))
         for fill in fills:
             self._record(fill.decision_id, Stage.PORTFOLIO_UPDATED, portfolio_summary(portfolio))
         return portfolio

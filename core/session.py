@@ -148,8 +148,8 @@ class Session:
             # A live run obeys the shared kill switch (CLI, control panel); a backtest does not.
             kill_switch=KillSwitchBoard(self.engine) if runtime == "ray" else None,
             venue=self.venue,
-            lendable=frozenset(settings.execution.lending_rates)
-            if settings.run.mode == "paper" else frozenset(),
+            lendable=frozenset(settings.execution.lending_rates if self.venue is None
+                               else self.venue.executor_config.lending),
         )
         self.decision_log.append(
             f"run-{self.run_id}",

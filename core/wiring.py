@@ -123,9 +123,7 @@ def build_specs(
         AgentSpec(
             "treasury",
             TreasuryAgent,
-            {"cash_usd": settings.run.cash_usd, "start": data.time(0),
-             "lending_rates": dict(settings.execution.lending_rates)
-             if settings.run.mode == "paper" else {}},
+            {"cash_usd": settings.run.cash_usd, "start": data.time(0)},
             NEVER,
         ),
         _executor_spec(settings, data, db_url=db_url, chain=chain_executor),

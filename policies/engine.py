@@ -197,19 +197,19 @@ def unexecutable(proposal: Proposal, *, policy_version: str, mode: str,
                  lendable: frozenset[str] = frozenset()) -> PolicyVerdict | None:
     """A built-in deny for actions no executor of ``mode`` can carry out (fail closed).
 
-    Swaps always execute. A deposit or withdrawal executes only in paper mode and only for a
-    receipt asset paper lending has a rate for (``lendable``); it is never turned into a trade.
+    Swaps always execute. A deposit or withdrawal executes only for a receipt asset the run's
+    executor can lend into (``lendable``: paper lending's rates, or the chain's lending pool);
+    it is never turned into a trade.
     """
     action = proposal.action
     if isinstance(action, Swap):
         return None
-    if isinstance(action, (Deposit, Withdraw)) and mode == "paper" and proposal.asset in lendable:
+    if isinstance(action, (Deposit, Withdraw)) and proposal.asset in lendable:
         return None
-    if mode != "paper":
-        reason = f"a {action.kind} cannot be executed in {mode} mode (the chain executor only swaps)"
-    elif isinstance(action, (Deposit, Withdraw)):
-        reason = (f"a {action.kind} booked as {proposal.asset} cannot be executed: paper lending "
-                  "has no rate for it ([execution] lending_rates)")
+    if isinstance(action, (Deposit, Withdraw)):
+        where = ("paper lending has no rate for it ([execution] lending_rates)" if mode == "paper"
+                 else f"the {mode} executor has no lending pool for it")
+        reason = f"a {action.kind} booked as {proposal.asset} cannot be executed: {where}"
     else:
         reason = f"a {action.kind} cannot be executed in {mode} mode"
     return PolicyVerdict(

@@ -4,7 +4,8 @@
 created on first run), starts anvil, gives the treasury's address its cash and gas, and returns
 the chain executor's configuration; the executor unlocks the key in its own process.
 
-- devnet: Quorum's contracts are deployed and seeded at the first bar's prices. Each tick,
+- devnet: Quorum's contracts are deployed and seeded at the first bar's prices; deposits of the
+  cash token go to its lending pool, booked as AUSDC. Each tick,
   ``before_settle`` moves block time to the bar's time (lending interest accrues in market time)
   and the arbitrageur puts every pool on the bar's open, the price paper trading fills at.
 - fork: anvil forks ``--fork-url``; the adapters point at the real protocols (Ethereum
@@ -23,7 +24,7 @@ from typing import Literal, Self
 from pydantic import SecretStr
 from web3 import Web3
 
-from agents.executor_chain import ChainExecutorConfig
+from agents.executor_chain import ChainExecutorConfig, LendingReserve
 from core.chain import mainnet
 from core.chain.adapters.erc20 import Erc20
 from core.chain.anvil import Anvil, rpc, set_balance, set_next_block_timestamp
@@ -90,6 +91,8 @@ class ChainVenue:
             mode="devnet", rpc_url=SecretStr(devnet.anvil.rpc_url), router=deployment.router,
             quote_token=deployment.tokens[QUOTE_TOKEN],
             tokens={a: deployment.tokens[deployment.token_for_feed(a)] for a in prices},
+            lending={"AUSDC": LendingReserve(pool=deployment.pool,
+                                             asset=deployment.tokens[QUOTE_TOKEN])},
             **limits,
         )
         log.info("chain.venue.ready", mode=mode, treasury=treasury, assets=sorted(prices))

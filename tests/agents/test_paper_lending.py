@@ -1,6 +1,6 @@
 """Paper lending: a deposit is booked as the protocol's receipt asset (AUSDC), worth 1 cash unit
 at the run's start and growing at the configured yearly rate; the paper executor fills deposits
-and withdrawals at that price and the treasury marks what it holds with it."""
+and withdrawals at that price and the governor marks the treasury's receipts with the executor's receipt prices."""
 
 from __future__ import annotations
 
@@ -40,12 +40,14 @@ def test_a_receipt_is_worth_one_at_the_start_and_one_plus_the_rate_a_year_later(
 def test_deposits_and_withdrawals_fill_at_the_accrued_price_with_no_fee_and_earn_the_rate():
     executor = PaperExecutor(ExecutionConfig(lending_rates={"AUSDC": RATE}), db_url=None,
                              start=START)
-    books = TreasuryAgent(cash_usd=10_000.0, start=START, lending_rates={"AUSDC": RATE})
+    books = TreasuryAgent(cash_usd=10_000.0, start=START)
     assert executor.submit(order("dep", Side.BUY, tick=0, notional=6_000.0))
     [deposit] = executor.settle(tick=1, bars=bars_at(START))
     assert (deposit.price, deposit.quantity, deposit.fee_usd) == (1.0, 6_000.0, 0.0)
     books.apply([deposit])
-    a_year_on = books.mark(tick=2, ts=START + YEAR, prices={"BTC": 100.0})
+    prices = {"BTC": 100.0, **executor.receipt_prices(ts=START + YEAR)}  # as the governor marks
+    assert prices["AUSDC"] == pytest.approx(1.03)
+    a_year_on = books.mark(tick=2, ts=START + YEAR, prices=prices)
     assert a_year_on.cash_usd == pytest.approx(4_000.0)
     assert a_year_on.equity_usd == pytest.approx(4_000.0 + 6_000.0 * 1.03)
 
@@ -65,7 +67,7 @@ def lending(kind, asset="USDC", receipt="AUSDC") -> Proposal:
                     notional_usd=1_000.0, rationale="r", confidence=1.0)
 
 
-def test_lending_executes_on_paper_with_a_rate_and_nowhere_else():
+def test_lending_executes_only_where_the_executor_can_lend():
     for kind in (Deposit, Withdraw):
         proposal = lending(kind)
         assert proposal.asset == "AUSDC"
@@ -74,9 +76,10 @@ def test_lending_executes_on_paper_with_a_rate_and_nowhere_else():
                             lendable=frozenset({"AUSDC"})) is None
         no_rate = unexecutable(proposal, policy_version="v", mode="paper", lendable=frozenset())
         assert "paper lending has no rate for it" in no_rate.fired[0].reason
-        chain = unexecutable(proposal, policy_version="v", mode="devnet",
-                             lendable=frozenset({"AUSDC"}))
-        assert "the chain executor only swaps" in chain.fired[0].reason
+        assert unexecutable(proposal, policy_version="v", mode="devnet",
+                            lendable=frozenset({"AUSDC"})) is None  # the devnet's pool
+        chain = unexecutable(proposal, policy_version="v", mode="fork", lendable=frozenset())
+        assert "the fork executor has no lending pool for it" in chain.fired[0].reason
     swap = Proposal(decision_id="d", tick=0, ts=START, strategy="s", action=Swap(sell="USD", buy="BTC"),
                     notional_usd=1.0, rationale="r", confidence=1.0)
     assert unexecutable(swap, policy_version="v", mode="devnet") is None

@@ -166,3 +166,41 @@ def test_a_wrong_password_is_a_clear_error_without_the_password(chain, keys_dir,
         ChainExecutor(executor_config(chain, keys_dir), db_url=f"sqlite:///{tmp_path / 'x.db'}",
                       password=SecretStr("not-it"))
     assert "not-it" not in str(raised.value)
+
+
+def test_a_deposit_earns_the_pools_interest_and_a_withdrawal_brings_it_back(chain, keys_dir,
+                                                                          tmp_path, treasury):
+    from agents.executor_chain import LendingReserve
+    from core.chain.adapters.aave_v3 import AaveV3Pool
+    from core.chain.anvil import increase_time
+
+    usdc_address = chain.deployment.tokens[QUOTE_TOKEN]
+    config = executor_config(chain, keys_dir, lending={
+        "AUSDC": LendingReserve(pool=chain.deployment.pool, asset=usdc_address)})
+    executor = ChainExecutor(config, db_url=f"sqlite:///{tmp_path / 'lend.db'}", password=PASSWORD)
+    books = TreasuryAgent(cash_usd=CASH_USD, start=START)
+    deposit = order("lend-1", Side.BUY, tick=0, notional=50_000).model_copy(
+        update={"asset": "AUSDC"})
+    executor.submit(deposit)
+    [lent] = executor.settle(tick=1, bars=bars(1))
+    assert lent.asset == "AUSDC" and lent.fee_usd == 0
+    assert lent.quantity * lent.price == pytest.approx(50_000, rel=1e-12)
+    assert executor.reconcile(books.apply([lent])) == []
+
+    increase_time(chain.w3, int(365 * 86_400))  # a year at the devnet's 5% USDC rate
+    prices = executor.receipt_prices()
+    assert prices["AUSDC"] == pytest.approx(1.05, rel=1e-3)
+    marked = books.mark(tick=2, ts=START, prices={"ETH": PRICES["ETH"], **prices})
+    assert marked.equity_usd == pytest.approx(CASH_USD + 50_000 * 0.05, rel=1e-6)
+    assert executor.reconcile(marked) == []
+
+    held = marked.quantity("AUSDC")
+    withdrawal = order("lend-2", Side.SELL, tick=2, notional=1, quantity=held).model_copy(
+        update={"asset": "AUSDC"})
+    executor.submit(withdrawal)
+    [back] = executor.settle(tick=3, bars=bars(3))
+    after = books.apply([back])
+    assert after.quantity("AUSDC") == pytest.approx(0, abs=1e-9)
+    assert AaveV3Pool(chain.w3, chain.deployment.pool).supplied(usdc_address, treasury.address) == 0
+    assert executor.reconcile(after) == []
+    assert after.realized_pnl_usd == pytest.approx(2_500, rel=1e-3)  # the interest
