@@ -150,9 +150,12 @@ class Governor:
         self._end_tick(ts, portfolio)
         return portfolio
 
-    def _with_receipts(self, prices: dict[str, float], ts: datetime) -> dict[str, float]:
-        """Market closes plus, where lending is possible, each receipt's value from the executor."""
-        if self.lendable:
+    def _with_receipts(self, prices: dict[str, float], ts: datetime,
+                       fills: list[Fill] = ()) -> dict[str, float]:
+        """Market closes plus each lending receipt's value from the executor, asked only while
+        the treasury holds a receipt (or one was just filled)."""
+        held = self.state.portfolio.positions.keys() if self.state.portfolio else ()
+        if self.lendable & {*held, *(fill.asset for fill in fills)}:
             prices = {**prices, **self.rt.call("executor", "receipt_prices", ts=ts)}
         return prices
 
@@ -202,7 +205,7 @@ class Governor:
             )
         prices = {asset: bar.close for asset, bar in snapshot.bars.items()}
         portfolio = self.rt.call("treasury", "mark", tick=snapshot.tick, ts=snapshot.ts,
-                                 prices=self._with_receipts(prices, snapshot.ts))
+                                 prices=self._with_receipts(prices, snapshot.ts, fills))
         for fill in fills:
             self._record(fill.decision_id, Stage.PORTFOLIO_UPDATED, portfolio_summary(portfolio))
         return portfolio
