@@ -62,7 +62,7 @@ def test_a_devnet_run_ends_with_the_books_equal_to_the_chain(devnet_run):
     [balances] = entries(db, "ChainBalances")
     assert balances["address"] == started["treasury_address"]
     on_chain = {asset: Decimal(amount) for asset, amount in balances["on_chain"].items()}
-    assert set(on_chain) == {"USD", "BTC", "ETH"}
+    assert set(on_chain) == {"USD", "BTC", "ETH", "AUSDC"}  # AUSDC: the lending pool
     for asset, amount in on_chain.items():
         booked = Decimal(repr(balances["treasury"].get(asset, 0.0)))
         assert abs(booked - amount) <= Decimal("1e-6") * max(1, abs(amount)), asset
