@@ -57,6 +57,15 @@ def panel(engine, *, allowed=(ME,)) -> QuorumApp:
                      PolicyEngine.load(None))
 
 
+async def wait_until(pilot, condition, *, what: str) -> None:
+    """Let the app work until ``condition()`` holds (at most 2.5 s)."""
+    for _ in range(50):
+        await pilot.pause(0.05)
+        if condition():
+            return
+    raise AssertionError(f"{what} never happened")
+
+
 async def wait_for_rows(pilot, table_id: str, *, at_least: int = 1) -> DataTable:
     table = pilot.app.screen.query_one(table_id, DataTable)
     for _ in range(50):
@@ -194,19 +203,12 @@ async def test_the_kill_switch_key_engages_and_an_approver_resumes_both_confirme
     app = panel(engine)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("K", "e", "y")
-        for _ in range(50):
-            await pilot.pause(0.05)
-            if board.latest() is not None:
-                break
+        await wait_until(pilot, lambda: board.latest() is not None, what="engaging")
         assert board.latest().engaged and board.latest().by == f"'{ME}' via tui"
         await pilot.pause(1.2)
         assert "ENGAGED" in str(app.screen.query_one("#state", Static).render())
         await pilot.press("r", "y")
-        for _ in range(50):
-            await pilot.pause(0.05)
-            if not board.latest().engaged:
-                break
-        assert not board.latest().engaged
+        await wait_until(pilot, lambda: not board.latest().engaged, what="resuming")
 
 
 async def test_off_the_allowlist_the_kill_switch_engages_but_never_resumes(system):

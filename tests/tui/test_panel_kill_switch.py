@@ -17,7 +17,7 @@ from state.db import make_engine
 from state.decision_log import DecisionLog
 from state.kill_switch import KillSwitchBoard
 from tests.integration.support import market, settings, write_policy
-from tests.tui.test_panel import SIZE, panel
+from tests.tui.test_panel import SIZE, panel, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -53,10 +53,7 @@ async def test_engaging_in_the_panel_stops_entries_and_resuming_restarts_them(tm
     app = panel(engine)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("K", "e", "y")
-        for _ in range(50):
-            await pilot.pause(0.05)
-            if board.latest() is not None:
-                break
+        await wait_until(pilot, lambda: board.latest() is not None, what="engaging")
         for tick in range(60, 200):
             governor.step(tick)
         assert governor.kill_switch_engaged
@@ -65,10 +62,7 @@ async def test_engaging_in_the_panel_stops_entries_and_resuming_restarts_them(tm
         # engaging may still fill an order placed before it)
 
         await pilot.press("r", "y")
-        for _ in range(50):
-            await pilot.pause(0.05)
-            if not board.latest().engaged:
-                break
+        await wait_until(pilot, lambda: not board.latest().engaged, what="resuming")
     for tick in range(200, 400):
         governor.step(tick)
     assert not governor.kill_switch_engaged
