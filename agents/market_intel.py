@@ -9,6 +9,7 @@ market phase. It never reads a bar after t.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import isnan
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from agents.compute import IndicatorRequest, IndicatorSpec, StandardSet
 from core.feeds.base import MarketData
-from core.models import MarketPhase, MarketSnapshot, finite_or_none
+from core.models import Bar, MarketPhase, MarketSnapshot, finite_or_none
 
 PHASE_LOOKBACK_BARS = 48
 PHASE_THRESHOLD = 0.03
@@ -53,6 +54,7 @@ class MarketIntelAgent:
         """Backtests: every indicator once over the whole feed, each tick reads its columns (the
         kernels are causal, so column t depends on bars 0..t only)."""
         self._whole: dict[str, np.ndarray] | None = None
+        self._block: tuple[list[str], np.ndarray] | None = None
         self.compute = compute
         self.specs = list(specs)
         self.request = IndicatorRequest(specs=tuple(self.specs), standard=standard)
@@ -69,11 +71,10 @@ class MarketIntelAgent:
         """The snapshot at the close of bar ``tick``."""
         if not 0 <= tick < self.data.n_bars:
             raise IndexError(f"tick {tick} outside the feed's {self.data.n_bars} bars")
-        start = max(0, tick + 1 - self.window)
         if self.precompute:
-            values = {k: v[:, start : tick + 1] for k, v in self.indicator_arrays().items()}
-        else:
-            values = self._indicators(slice(start, tick + 1))
+            return self._observe_precomputed(tick)
+        start = max(0, tick + 1 - self.window)
+        values = self._indicators(slice(start, tick + 1))
         indicators, previous = {}, {}
         for i, asset in enumerate(self.data.assets):
             indicators[asset] = {k: finite_or_none(v[i, -1]) for k, v in values.items()}
@@ -94,6 +95,45 @@ class MarketIntelAgent:
             phase=classify_phase(self.data.close[0, : tick + 1]),
         )
 
+    def _observe_precomputed(self, tick: int) -> MarketSnapshot:
+        """``observe`` over the whole-feed indicators: the same snapshot, read from one
+        (bars × assets × indicators) block with one list conversion per tick, and built without
+        re-validating what the feed validated at load (a backtest wakes on many bars)."""
+        keys, block = self._tick_block()
+        data, assets = self.data, self.data.assets
+        indicators = {asset: dict(zip(keys, _nan_to_none(row), strict=True))
+                      for asset, row in zip(assets, block[tick].tolist(), strict=True)}
+        if tick > 0:
+            previous = {asset: dict(zip(keys, _nan_to_none(row), strict=True))
+                        for asset, row in zip(assets, block[tick - 1].tolist(), strict=True)}
+        else:
+            previous = {asset: dict.fromkeys(keys) for asset in assets}
+        ts = data.time(tick)
+        columns = zip(assets, data.open[:, tick].tolist(), data.high[:, tick].tolist(),
+                      data.low[:, tick].tolist(), data.close[:, tick].tolist(),
+                      data.volume[:, tick].tolist(), strict=True)
+        bars = {asset: Bar.model_construct(asset=asset, ts=ts, open=o, high=h, low=lo, close=c,
+                                           volume=v)
+                for asset, o, h, lo, c, v in columns}
+        self.observed += 1
+        return MarketSnapshot.model_construct(
+            tick=tick, ts=ts, bars=bars, indicators=indicators, previous_indicators=previous,
+            volatility=dict(zip(assets, trailing_volatilities(data.close[:, : tick + 1]),
+                                strict=True)),
+            phase=classify_phase(data.close[0, : tick + 1]),
+        )
+
+    def _tick_block(self) -> tuple[list[str], np.ndarray]:
+        if self._block is None:
+            arrays = self.indicator_arrays()
+            keys = list(arrays)
+            shape = (self.data.n_bars, len(self.data.assets), len(keys))
+            block = np.empty(shape)
+            for k, key in enumerate(keys):
+                block[:, :, k] = arrays[key].T
+            self._block = (keys, block)
+        return self._block
+
     def indicator_arrays(self) -> dict[str, np.ndarray]:
         """Every requested indicator over the whole feed (assets × bars), computed once."""
         if self._whole is None:
@@ -104,6 +144,12 @@ class MarketIntelAgent:
         """Bar ``tick``'s time and closing prices: all a bar where nothing acts needs."""
         return self.data.time(tick), {
             asset: float(self.data.close[i, tick]) for i, asset in enumerate(self.data.assets)
+        }
+
+    def marks_span(self, start: int, stop: int) -> tuple[list[datetime], dict[str, np.ndarray]]:
+        """``marks`` for bars start..stop-1 at once: their times and each asset's closes."""
+        return self.data.times(start, stop), {
+            asset: self.data.close[i, start:stop] for i, asset in enumerate(self.data.assets)
         }
 
     def _indicators(self, window: slice) -> dict[str, np.ndarray]:
@@ -117,6 +163,19 @@ class MarketIntelAgent:
 
     def health(self) -> dict[str, Any]:
         return {"observed": self.observed, "assets": list(self.data.assets)}
+
+
+def trailing_volatilities(close: np.ndarray) -> list[float | None]:
+    """``trailing_volatility`` of every row of an (assets × bars) close block in one call
+    (numpy reduces each row as it reduces a single series: the same floats)."""
+    window = close[:, -PHASE_LOOKBACK_BARS - 1 :]
+    if window.shape[1] < 3:
+        return [None] * len(close)
+    return np.std(np.diff(np.log(window), axis=1), axis=1, ddof=1).tolist()
+
+
+def _nan_to_none(row: list[float]) -> list[float | None]:
+    return [None if isnan(value) else value for value in row]  # NaN: warm-up
 
 
 def trailing_volatility(close: np.ndarray) -> float | None:

@@ -9,9 +9,12 @@ spend cash that is not there is refused (fail closed), never clamped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
+
+import numpy as np
 
 from core.errors import ExecutionError
 from core.models import Fill, PortfolioState, Position, Side
@@ -140,6 +143,32 @@ class TreasuryAgent:
             if asset in prices:
                 held.peak_price = max(held.peak_price, prices[asset])
         return self.portfolio()
+
+    def mark_span(self, *, tick: int, ts: datetime, closes: Mapping[str, np.ndarray]
+                  ) -> tuple[list[float], PortfolioState]:
+        """``mark`` on each of a run of bars where nothing fills, in one pass (backtests coast
+        such runs: core/event_loop.py). ``closes`` holds each asset's closes over the run, which
+        ends at ``tick``/``ts``. Returns the equity at every bar's close, the same floats that
+        marking bar by bar and reading ``equity_usd`` give, and the portfolio at the last bar."""
+        values = []  # each open position's value at every bar, in the portfolio's order
+        for asset, held in self.open.items():
+            if asset in closes:
+                price = closes[asset]
+                held.peak_price = max(held.peak_price, float(price.max()))
+                values.append((held.quantity * price).tolist())
+            else:  # not a market asset: its last mark, as portfolio() values it
+                last = self.prices.get(asset, held.entry_notional / held.quantity)
+                values.append([held.quantity * last] * len(next(iter(closes.values()))))
+        self.tick, self.ts = tick, ts
+        self.prices.update({asset: float(price[-1]) for asset, price in closes.items()})
+        cash = self.cash_usd
+        if not values:
+            equity = [cash + 0] * len(next(iter(closes.values())))
+        elif len(values) == 1:
+            equity = [cash + value for value in values[0]]
+        else:  # Python's own sum, as PortfolioState.equity_usd adds them
+            equity = [cash + sum(bar) for bar in zip(*values, strict=True)]
+        return equity, self.portfolio()
 
     def open_positions(self) -> list[OpenPosition]:
         """Every open position with its entry, entry tick, peak close and opening decision."""

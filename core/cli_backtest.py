@@ -108,9 +108,12 @@ def _single(settings: Settings, market: MarketData, *, db_url: str, gate: str,
         session = Session(settings, data=market, db_url=db_url, runtime="local", gate=gate)
         ticks = market.n_bars
         every = max(1, ticks // 10)
+        shown = [0]  # bars done at the last progress line
 
         def on_tick(tick: int, portfolio) -> None:
-            if (tick + 1) % every == 0 or tick + 1 == ticks:
+            # Coasted bars arrive in runs (core/event_loop.py): a line per tenth crossed.
+            if (tick + 1) // every > shown[0] // every or tick + 1 == ticks:
+                shown[0] = tick + 1
                 typer.echo(progress_line(tick + 1, ticks, portfolio, session.governor.state),
                            err=True)
 

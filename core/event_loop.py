@@ -14,7 +14,7 @@ bar by bar.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from core.governor import Governor
 from core.human_gate import SimulatedGate
 from core.models import PortfolioState
 from core.policy_context import bar_clock
+
+MAX_SPAN = 1 << 14
+"""Most bars one coasted run covers."""
 
 
 class EventLoop:
@@ -40,27 +43,36 @@ class EventLoop:
 
     def run(
         self,
-        ticks: Iterable[int],
+        ticks: range,
         *,
         should_stop: Callable[[], bool] = lambda: False,
         on_tick: Callable[[int, PortfolioState], None] | None = None,
     ) -> None:
+        """Bars ``ticks`` (consecutive); ``on_tick`` gets each woken bar and the last bar of
+        each coasted run."""
+        if ticks.step != 1:
+            raise ValueError(f"the event loop steps through consecutive bars, not {ticks}")
         governor, rt = self.governor, self.governor.rt
-        active = None
+        active = wake_at = None
         if self.applicable():
             active = rt.call("strategy", "active_bars", rt.call("market_intel", "indicator_arrays"))
+            wake_at = np.flatnonzero(active)
         exits = rt.call("strategy", "exits_active")
-        for tick in ticks:
+        tick = ticks.start
+        while tick < ticks.stop:
             if should_stop():
                 break
             if active is None or self._wakes(tick, active, exits=exits):
                 portfolio = governor.step(tick)
                 self.woken += 1
+                tick += 1
             else:
-                portfolio = governor.coast(tick)
-                self.coasted += 1
+                until = self._next_wake(tick, ticks.stop, wake_at)
+                portfolio = governor.coast_span(range(tick, until))
+                self.coasted += until - tick
+                tick = until
             if on_tick:
-                on_tick(tick, portfolio)
+                on_tick(tick - 1, portfolio)
 
     def _wakes(self, tick: int, active: np.ndarray, *, exits: bool) -> bool:
         state = self.governor.state
@@ -68,3 +80,12 @@ class EventLoop:
             return True
         holding = bool(state.holding) and state.holding[-1]
         return exits and holding
+
+    @staticmethod
+    def _next_wake(tick: int, stop: int, wake_at: np.ndarray) -> int:
+        """The bar after ``tick`` where a strategy may signal (nothing else can wake a coasting
+        run: no order is in flight and no stop is watched), capped at MAX_SPAN bars so that
+        progress and a stop request are seen."""
+        i = int(np.searchsorted(wake_at, tick, side="right"))
+        wake = int(wake_at[i]) if i < len(wake_at) else stop
+        return min(wake, stop, tick + MAX_SPAN)

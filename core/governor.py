@@ -150,6 +150,28 @@ class Governor:
         self._end_tick(ts, portfolio)
         return portfolio
 
+    def coast_span(self, ticks: range) -> PortfolioState:
+        """``coast`` over a run of bars in one pass (one call to market intel and treasury):
+        the same equity, history and books as coasting them one by one. Bars whose receipt
+        prices come from the executor coast one by one."""
+        held = self.state.portfolio.positions.keys() if self.state.portfolio else ()
+        if len(ticks) < 2 or self.lendable & set(held):
+            for tick in ticks:
+                portfolio = self.coast(tick)
+            return portfolio
+        times, closes = self.rt.call("market_intel", "marks_span", ticks.start, ticks.stop)
+        equity, portfolio = self.rt.call("treasury", "mark_span", tick=ticks[-1], ts=times[-1],
+                                         closes=closes)
+        self.history.observe_span(times=times, equity_usd=equity)
+        state = self.state
+        state.ticks += len(ticks)
+        state.equity.extend(equity)
+        state.times.extend(times)
+        state.holding.extend([any(p.quantity > 0 for p in portfolio.positions.values())]
+                             * len(ticks))
+        state.portfolio = portfolio
+        return portfolio
+
     def _with_receipts(self, prices: dict[str, float], ts: datetime,
                        fills: list[Fill] = ()) -> dict[str, float]:
         """Market closes plus each lending receipt's value from the executor, asked only while

@@ -11,9 +11,11 @@ instead of guessing it. Nothing here does I/O or reads a clock.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from typing import Any, Protocol
 
 from core.models import (
@@ -69,6 +71,20 @@ class PolicyHistory:
         if day != self.day:
             self.day, self.day_start_usd = day, equity_usd
         self._prune(now)
+
+    def observe_span(self, *, times: Sequence[datetime], equity_usd: Sequence[float]) -> None:
+        """``observe`` of each (time, equity) in order, in one pass: the same state after."""
+        if not times:
+            return
+        if self.since is None:
+            self.since = times[0]
+        self.now = times[-1]
+        self.peak_usd = max(self.peak_usd, max(equity_usd))
+        day = times[-1].astimezone(UTC).date()
+        if day != self.day:  # the last day's opening equity: its first bar in the run
+            first = bisect_left(times, datetime.combine(day, dt_time(0), tzinfo=UTC))
+            self.day, self.day_start_usd = day, equity_usd[first]
+        self._prune(self.now)
 
     def record_closed(self, trades: Iterable[ClosedRoundTrip]) -> None:
         for trade in trades:

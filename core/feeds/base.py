@@ -48,6 +48,11 @@ class MarketData:
         """Open time of bar ``t`` as an aware UTC datetime."""
         return datetime.fromtimestamp(int(self.timestamps[t]) / 1e9, tz=UTC)
 
+    def times(self, start: int, stop: int) -> list[datetime]:
+        """``time(t)`` for bars start..stop-1, in one pass."""
+        return [datetime.fromtimestamp(ns / 1e9, tz=UTC)
+                for ns in self.timestamps[start:stop].tolist()]
+
     def bar(self, asset: str, t: int) -> Bar:
         i = self.index_of(asset)
         return Bar(

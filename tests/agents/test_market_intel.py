@@ -19,7 +19,7 @@ from core.feeds.base import MarketData
 from core.feeds.synthetic import generate
 from core.kernels.fused import fused
 from core.kernels.indicators import atr, sma
-from core.models import MarketPhase
+from core.models import MarketPhase, MarketSnapshot
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 SPECS = [IndicatorSpec(name="sma", period=5), IndicatorSpec(name="sma", period=40)]
@@ -216,3 +216,30 @@ def test_the_window_covers_the_longest_look_back_requested(data, compute):
     )
     assert plain.window == 10 * 40 + 2
     assert with_macd.window == 10 * 70 + 2
+
+
+@pytest.mark.parametrize("tick", [0, 1, 29, 48, 49, 500, 899])
+def test_a_precomputed_snapshot_is_the_validated_snapshot_of_the_whole_feed_columns(
+        data, compute, tick):
+    """The backtest path (one block, no re-validation) builds exactly the snapshot that
+    validating bar t, the whole-feed indicator columns t and t-1, and each asset's trailing
+    volatility gives, and that snapshot passes validation."""
+    intel = MarketIntelAgent(data, compute, specs=SPECS, standard=StandardSet(), precompute=True)
+    whole = intel.indicator_arrays()
+    fast = intel.observe(tick)
+
+    def column(t: int, i: int) -> dict:
+        return {k: (None if np.isnan(v[i, t]) else float(v[i, t])) for k, v in whole.items()}
+
+    expected = MarketSnapshot(
+        tick=tick, ts=data.time(tick),
+        bars={asset: data.bar(asset, tick) for asset in data.assets},
+        indicators={asset: column(tick, i) for i, asset in enumerate(data.assets)},
+        previous_indicators={asset: column(tick - 1, i) if tick else dict.fromkeys(whole)
+                             for i, asset in enumerate(data.assets)},
+        volatility={asset: trailing_volatility(data.close[i, : tick + 1])
+                    for i, asset in enumerate(data.assets)},
+        phase=classify_phase(data.close[0, : tick + 1]),
+    )
+    assert fast.model_dump() == expected.model_dump()
+    assert MarketSnapshot.model_validate(fast.model_dump()) == expected
