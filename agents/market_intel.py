@@ -9,8 +9,8 @@ market phase. It never reads a bar after t.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from math import isnan
 from datetime import datetime
+from math import isnan
 from typing import Any, Protocol
 
 import numpy as np
