@@ -7,13 +7,32 @@ chain is used.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 DEVNET_KEY_NAME = "devnet"
 DEFAULT_LENDING_RATES = {"USDC": 0.05, "WETH": 0.02, "WBTC": 0.01}
 """Yearly supply rates of the lending pool's reserves (0.05 = 5 %, linear as in Aave)."""
+
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def _address(value: str) -> str:
+    # PydanticCustomError, not ValueError: the message reaches the person without a prefix.
+    if not _ADDRESS.match(value):
+        raise PydanticCustomError(
+            "address", "{value} is not an address (0x and 40 hex digits)", {"value": repr(value)}
+        )
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
+"""A contract address as written in the config: 0x and 40 hex digits (checked on chain later)."""
 
 
 class DevnetConfig(BaseModel):
@@ -41,13 +60,18 @@ class ForkConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    router: str | None = Field(
+    router: Address | None = Field(
         default=None, description="Uniswap V2 Router02 (or a fork of it); default: mainnet's"
     )
-    tokens: dict[str, str] = Field(
+    tokens: dict[str, Address] = Field(
         default_factory=dict,
         description="Feed symbol -> token address: USD (the cash token), ETH, BTC; default: "
         "mainnet's USDC, WETH, WBTC",
+    )
+    lending_pool: Address | None = Field(
+        default=None,
+        description="Aave V3 Pool the cash token is lent to (deposits booked as AUSDC); default: "
+        "mainnet's Aave V3 Pool on a mainnet fork, none elsewhere (deposits are then denied)",
     )
     block_number: int | None = Field(default=None, ge=0, description="Fork at this block")
     treasury_ether: float = Field(default=10, gt=0, description="Ether set for gas on the fork")

@@ -9,9 +9,12 @@ the chain executor's configuration; the executor unlocks the key in its own proc
   ``before_settle`` moves block time to the bar's time (lending interest accrues in market time)
   and the arbitrageur puts every pool on the bar's open, the price paper trading fills at.
 - fork: anvil forks ``--fork-url``; the adapters point at the real protocols (Ethereum
-  mainnet's Uniswap V2 and tokens unless ``[chain.fork]`` names others). The treasury's cash is
-  dealt to it on the fork (``anvil_dealERC20``) and gas set; no arbitrageur runs, so swaps see
-  the forked pools' own prices. Block time only ever moves forward.
+  mainnet's Uniswap V2, Aave V3 Pool and tokens unless ``[chain.fork]`` names others). The
+  treasury's cash is dealt to it on the fork (``anvil_dealERC20``) and gas set; no arbitrageur
+  runs, so swaps see the forked pools' own prices. Deposits of the cash token go to the Aave V3
+  Pool (``lending_pool``, mainnet's by default), booked as AUSDC, once the pool is checked on the
+  fork to list the cash token as an open reserve; a fork of another chain without
+  ``lending_pool`` does not lend (deposits are denied). Block time only ever moves forward.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from typing import Literal, Self
 
 from pydantic import SecretStr
 from web3 import Web3
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from agents.executor_chain import ChainExecutorConfig, LendingReserve
 from core.chain import mainnet
+from core.chain.adapters.aave_v3 import AaveV3Pool
 from core.chain.adapters.erc20 import Erc20
 from core.chain.anvil import Anvil, rpc, set_balance, set_next_block_timestamp
 from core.chain.deploy import QUOTE_TOKEN
@@ -41,6 +46,10 @@ log = get_logger(__name__)
 
 ChainMode = Literal["devnet", "fork"]
 MAINNET_FEED_TOKENS = {"USD": "USDC", "ETH": "WETH", "BTC": "WBTC"}
+LENDING_RECEIPT = "AUSDC"
+"""What the treasury books deposits of the cash token under (treasury_regime's receipt_asset)."""
+RESERVE_CLOSED_BITS = {57: "frozen", 60: "paused"}
+"""Bits of Aave V3's ReserveConfigurationMap that refuse new supplies (DataTypes.sol)."""
 
 
 class ChainVenue:
@@ -91,8 +100,8 @@ class ChainVenue:
             mode="devnet", rpc_url=SecretStr(devnet.anvil.rpc_url), router=deployment.router,
             quote_token=deployment.tokens[QUOTE_TOKEN],
             tokens={a: deployment.tokens[deployment.token_for_feed(a)] for a in prices},
-            lending={"AUSDC": LendingReserve(pool=deployment.pool,
-                                             asset=deployment.tokens[QUOTE_TOKEN])},
+            lending={LENDING_RECEIPT: LendingReserve(pool=deployment.pool,
+                                                     asset=deployment.tokens[QUOTE_TOKEN])},
             **limits,
         )
         log.info("chain.venue.ready", mode=mode, treasury=treasury, assets=sorted(prices))
@@ -106,7 +115,9 @@ class ChainVenue:
                             fork_block_number=fork.block_number)
         try:
             w3 = anvil.web3()
-            router, tokens = _fork_addresses(w3.eth.chain_id, fork, assets=sorted(prices))
+            chain_id = w3.eth.chain_id
+            router, tokens = _fork_addresses(chain_id, fork, assets=sorted(prices))
+            lending = _fork_lending(w3, _fork_lending_pool(chain_id, fork), tokens["USD"])
             quote = Erc20(w3, tokens["USD"])
             set_balance(w3, treasury, int(Decimal(str(fork.treasury_ether)) * 10**18))
             units = int(Decimal(str(cash_usd)).scaleb(quote.decimals))
@@ -114,13 +125,13 @@ class ChainVenue:
             executor = ChainExecutorConfig(
                 mode="fork", rpc_url=SecretStr(anvil.rpc_url), router=router,
                 quote_token=quote.address,
-                tokens={a: tokens[a] for a in prices}, **limits,
+                tokens={a: tokens[a] for a in prices}, lending=lending, **limits,
             )
         except BaseException:
             anvil.stop()
             raise
         log.info("chain.venue.ready", mode="fork", treasury=treasury, assets=sorted(prices),
-                 chain_id=w3.eth.chain_id)
+                 chain_id=chain_id, lending=sorted(lending))
         return cls(anvil=anvil, w3=w3, executor=executor, treasury=treasury, devnet=None)
 
     def before_settle(self, snapshot: MarketSnapshot) -> None:
@@ -158,3 +169,50 @@ def _fork_addresses(chain_id: int, fork: ForkConfig, *, assets: list[str]
         raise ConfigError(f"--mode fork: chain {chain_id} is not Ethereum mainnet, so "
                           f"[chain.fork] must give {what}")
     return router, tokens
+
+
+def _fork_lending_pool(chain_id: int, fork: ForkConfig) -> str | None:
+    """The Aave V3 Pool deposits go to on the forked chain: [chain.fork], else mainnet's."""
+    if fork.lending_pool is not None:
+        return fork.lending_pool
+    return mainnet.AAVE_V3_POOL if chain_id == mainnet.CHAIN_ID else None
+
+
+def _fork_lending(w3: Web3, pool_address: str | None, cash_token: str
+                  ) -> dict[str, LendingReserve]:
+    """The executor's lending reserve on the fork, once the pool is checked to take the cash
+    token; empty (lending off, logged) when no pool is configured or the reserve is closed."""
+    chain_id = w3.eth.chain_id
+    if pool_address is None:
+        log.warning("chain.venue.lending_off", chain_id=chain_id,
+                    reason="[chain.fork] lending_pool is not set; deposits are denied")
+        return {}
+    where = f"[chain.fork] lending_pool {pool_address} on chain {chain_id}"
+    if not w3.eth.get_code(Web3.to_checksum_address(pool_address)):
+        raise ConfigError(f"{where}: no contract at that address")
+    pool = AaveV3Pool(w3, pool_address)
+    try:
+        reserve = pool.reserve_data(cash_token)
+        listed = int(reserve.aTokenAddress, 16) != 0
+        index = pool.normalized_income(cash_token) if listed else 0
+    except (ContractLogicError, BadFunctionCallOutput):
+        raise ConfigError(f"{where}: does not answer Aave V3's getReserveData and "
+                          "getReserveNormalizedIncome; is it an Aave V3 Pool?") from None
+    if not listed:
+        raise ConfigError(f"{where}: the cash token {cash_token} (tokens.USD) is not one of its "
+                          "reserves")
+    if index <= 0:  # the executor prices the receipt against it
+        raise ConfigError(f"{where}: the cash token's reserve has no income index")
+    closed = _closed_states(reserve.configuration[0])
+    if closed:
+        log.warning("chain.venue.lending_off", chain_id=chain_id, pool=pool.address,
+                    reason=f"the cash token's reserve is {' and '.join(closed)}; deposits are "
+                    "denied")
+        return {}
+    return {LENDING_RECEIPT: LendingReserve(pool=pool.address,
+                                            asset=Web3.to_checksum_address(cash_token))}
+
+
+def _closed_states(configuration: int) -> list[str]:
+    """Which of frozen, paused a reserve's configuration bitmap has set (they refuse supplies)."""
+    return [name for bit, name in RESERVE_CLOSED_BITS.items() if configuration >> bit & 1]
