@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from web3.logs import DISCARD
 
 from agents.executor import IntentBook
+from agents.executor_recovery import unbooked_orders
 from core.chain.adapters.aave_v3 import WITHDRAW_ALL, AaveV3Pool
 from core.chain.adapters.erc20 import Erc20
 from core.chain.adapters.uniswap_v2 import (
@@ -117,10 +118,14 @@ class ChainExecutor(IntentBook):
         # A receipt is worth 1 cash unit when this executor starts, then grows with the index.
         self._income_start = {receipt: pool.normalized_income(token.address)
                               for receipt, (pool, token) in self.lending.items()}
-        # A restart first settles whatever an earlier process signed and left open.
+        # A restart first settles whatever an earlier process signed and left open, then books
+        # the orders behind those transactions at its first settle (agents/executor_recovery.py).
         for intent in self.sender.reconcile_all():
             log.info("executor.chain.reconciled_intent", decision_id=intent.decision_id,
                      status=intent.status)
+        self.resumed = unbooked_orders(self.store, self.sender.store, mode=config.mode,
+                                       chain_id=self.sender.chain_id, address=self.sender.address)
+        self.seen_decisions.update(order.decision_id for order in self.resumed)
 
     # -- the executor interface ---------------------------------------------------------------
 
@@ -129,31 +134,54 @@ class ChainExecutor(IntentBook):
 
         A swap that reverts (the slippage guard, an expired deadline), is replaced, or would
         cost more gas than the cap is marked failed and not retried; one still unmined after
-        every fee bump stays pending and is driven again next tick (same transaction).
+        every fee bump stays pending and is driven again next tick (same transaction). Orders an
+        earlier process left signed but unbooked (``self.resumed``) come first, whatever their
+        tick: their transactions are driven to the end and booked here, once.
         """
-        due = [order for order in self.pending if order.tick < tick]
+        resumed = list(self.resumed)
+        due = [*resumed, *(order for order in self.pending if order.tick < tick)]
         waiting = [order for order in self.pending if order.tick >= tick]
+        still_resumed: list[Order] = []
         fills = []
         for order in due:
-            bar = bars.get(order.asset)
             try:
-                if order.asset in self.lending:
-                    fills.append(self._lend(order, tick, bars))
-                    continue
-                if bar is None:
-                    raise ExecutionError(f"no bar for {order.asset} at tick {tick}")
-                fills.append(self._execute(order, bar, tick))
+                fill = self._settle_one(order, tick, bars, resumed=order in resumed)
             except StuckTransaction as error:
                 log.warning("executor.chain.stuck", decision_id=order.decision_id,
                             reason=str(error))
-                waiting.append(order)
+                fill = None
             except (TransactionReverted, NonceReplaced, GasCapExceeded, ExecutionError) as error:
                 self.store.mark_failed(order.order_id, str(error))
                 self.failed.append(order.decision_id)
                 log.warning("executor.chain.order_failed", decision_id=order.decision_id,
                             error_class=type(error).__name__, error=str(error))
-        self.pending = waiting
+                continue
+            if fill is not None:
+                fills.append(fill)
+            elif order in resumed:
+                still_resumed.append(order)  # driven again at the next settle, whatever its tick
+            else:
+                waiting.append(order)
+        self.pending, self.resumed = waiting, still_resumed
         return fills
+
+    def _settle_one(self, order: Order, tick: int, bars: dict[str, Bar], *, resumed: bool
+                    ) -> Fill | None:
+        """The order's fill; None if a resumed swap has no bar to be booked at yet."""
+        if order.asset in self.lending:
+            fill = self._lend(order, tick, bars)
+        elif (bar := bars.get(order.asset)) is not None:
+            fill = self._execute(order, bar, tick)
+        elif resumed:  # its swap may have mined: failing it would drop what the chain moved
+            log.warning("executor.chain.resumed_order_waits", decision_id=order.decision_id,
+                        reason=f"no bar for {order.asset} at tick {tick}")
+            return None
+        else:
+            raise ExecutionError(f"no bar for {order.asset} at tick {tick}")
+        if resumed:
+            log.info("executor.chain.resumed_order_filled", decision_id=order.decision_id,
+                     tick=tick, quantity=fill.quantity)
+        return fill
 
     def balances(self) -> dict[str, Decimal]:
         """The wallet's balances on chain: ``USD`` for the quote token, then each asset, then
@@ -191,7 +219,8 @@ class ChainExecutor(IntentBook):
         return mismatches
 
     def health(self) -> dict[str, Any]:
-        return {"pending": len(self.pending), "filled": self.filled, "failed": len(self.failed),
+        return {"pending": len(self.pending), "resumed": len(self.resumed),
+                "filled": self.filled, "failed": len(self.failed),
                 "mode": self.chain.mode, "address": self.address}
 
     # -- one order ------------------------------------------------------------------------------

@@ -327,7 +327,13 @@ class ExactlyOnceSender:
             raise NonceReplaced(f"decision {intent.decision_id}: {intent.error}")
         if intent.status == "failed":
             raise TransactionReverted(call.description, intent.error or "status 0")
-        return self.w3.eth.get_transaction_receipt(intent.tx_hash)
+        try:
+            return self.w3.eth.get_transaction_receipt(intent.tx_hash)
+        except TransactionNotFound:  # a reset devnet, or a reorganised chain: never guess
+            raise ExecutionError(
+                f"decision {intent.decision_id}: recorded as mined in block "
+                f"{intent.block_number}, but this chain has no receipt for {intent.tx_hash}"
+            ) from None
 
 
 def _call_json(call: ContractCall) -> str:
