@@ -20,6 +20,8 @@ from core.errors import ExecutionError
 from core.models import Fill, PortfolioState, Position, Side
 
 QUANTITY_EPSILON = 1e-12
+LENDING_SIDE = "lend"
+"""A Trade's side when it is a lending round trip (deposit to withdrawal of a receipt asset)."""
 
 
 @dataclass(frozen=True, slots=True)

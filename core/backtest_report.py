@@ -40,7 +40,8 @@ def summary_payload(summary) -> dict[str, Any]:
         # JSON has no infinity: profits and no loss at all give null
         "profit_factor": summary.profit_factor if math.isfinite(summary.profit_factor) else None,
         "exposure_pct": summary.exposure_pct,
-        "number_of_trades": len(summary.trades),
+        "number_of_trades": len(summary.market_trades),
+        "lending_round_trips": len(summary.lending_trades),
         "denied_by_rule": summary.denied_by_rule,
         "vetoed": summary.vetoed,
         "escalated": summary.escalated,

@@ -78,8 +78,8 @@ class EventLoop:
         state = self.governor.state
         if active[tick] or state.in_flight:  # a signal, or an order to fill at this open
             return True
-        holding = bool(state.holding) and state.holding[-1]
-        return exits and holding
+        held = state.portfolio.positions.values() if state.portfolio else ()
+        return exits and any(position.quantity > 0 for position in held)
 
     @staticmethod
     def _next_wake(tick: int, stop: int, wake_at: np.ndarray) -> int:

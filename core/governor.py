@@ -71,7 +71,8 @@ class RunState:
     in_flight: dict[str, Order] = field(default_factory=dict)  # decision id -> submitted order
     equity: list[float] = field(default_factory=list)
     times: list[datetime] = field(default_factory=list)
-    holding: list[bool] = field(default_factory=list)  # any position open at each bar's close
+    holding: list[bool] = field(default_factory=list)
+    """At each bar's close: any market position open (lending receipts are not exposure)."""
     denied_by_rule: Counter = field(default_factory=Counter)
     ticks: int = 0
     portfolio: PortfolioState | None = None
@@ -167,8 +168,7 @@ class Governor:
         state.ticks += len(ticks)
         state.equity.extend(equity)
         state.times.extend(times)
-        state.holding.extend([any(p.quantity > 0 for p in portfolio.positions.values())]
-                             * len(ticks))
+        state.holding.extend([self._exposed(portfolio)] * len(ticks))
         state.portfolio = portfolio
         return portfolio
 
@@ -185,8 +185,13 @@ class Governor:
         self.state.ticks += 1
         self.state.equity.append(portfolio.equity_usd)
         self.state.times.append(ts)
-        self.state.holding.append(any(p.quantity > 0 for p in portfolio.positions.values()))
+        self.state.holding.append(self._exposed(portfolio))
         self.state.portfolio = portfolio
+
+    def _exposed(self, portfolio: PortfolioState) -> bool:
+        """Whether the portfolio holds a market position (not just lending receipts)."""
+        return any(p.quantity > 0 for asset, p in portfolio.positions.items()
+                   if asset not in self.lendable)
 
     def run(
         self,

@@ -10,8 +10,10 @@ from collections import Counter
 
 import pytest
 
+from core.backtest_report import summary_payload
 from core.config import Settings
 from core.feeds.synthetic import generate
+from core.metrics import win_rate_pct
 from core.models import Stage
 from core.session import Session
 from state.db import make_engine
@@ -111,3 +113,30 @@ def test_quorum_backtest_names_a_bad_strategy_parameter(db_url):
     assert result.returncode == 2
     assert "strategies.grid.levels" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_lending_round_trips_are_listed_apart_from_trading_and_are_not_exposure(db_url):
+    """Receipts held by the base layer are trades of side ``lend``: listed, but out of the
+    trade count, win rate and profit factor; bars holding only receipts are not exposure."""
+    params = {**SHORT_WARM_UP["treasury_regime"], "base_layer": "lending"}
+    session = _session("treasury_regime", params, db_url)
+    held = []  # per bar: the assets held at its close
+
+    def on_tick(tick, portfolio):
+        held.append({a for a, p in portfolio.positions.items() if p.quantity > 0})
+
+    session.run(BARS, on_tick=on_tick, event_driven=False)
+    holding = list(session.governor.state.holding)
+    summary = session.finish()
+    lending = [t for t in summary.trades if t.asset == "AUSDC"]
+    assert lending and all(t.side == "lend" for t in lending)
+    assert summary.lending_trades == lending
+    assert summary.market_trades == [t for t in summary.trades if t.asset != "AUSDC"]
+    market_pnls = [t.pnl for t in summary.market_trades]
+    assert summary.win_rate_pct == win_rate_pct(market_pnls)
+    assert summary_payload(summary)["number_of_trades"] == len(summary.market_trades)
+    assert summary_payload(summary)["lending_round_trips"] == len(lending)
+    # exposure counts the bars holding a market position, not those holding only receipts
+    assert holding == [bool(assets - {"AUSDC"}) for assets in held]
+    assert any(assets == {"AUSDC"} for assets in held)  # such bars exist in this run
+    assert summary.exposure_pct == 100.0 * sum(holding) / BARS
