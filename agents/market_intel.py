@@ -17,7 +17,13 @@ import numpy as np
 
 from agents.compute import IndicatorRequest, IndicatorSpec, StandardSet
 from core.feeds.base import MarketData
-from core.models import Bar, MarketPhase, MarketSnapshot, finite_or_none
+from core.models import (
+    Bar,
+    IndicatorValues,
+    MarketPhase,
+    MarketSnapshot,
+    finite_or_none,
+)
 
 PHASE_LOOKBACK_BARS = 48
 PHASE_THRESHOLD = 0.03
@@ -54,7 +60,7 @@ class MarketIntelAgent:
         """Backtests: every indicator once over the whole feed, each tick reads its columns (the
         kernels are causal, so column t depends on bars 0..t only)."""
         self._whole: dict[str, np.ndarray] | None = None
-        self._block: tuple[list[str], np.ndarray] | None = None
+        self._block: tuple[list[str], np.ndarray, np.ndarray] | None = None
         self.compute = compute
         self.specs = list(specs)
         self.request = IndicatorRequest(specs=tuple(self.specs), standard=standard)
@@ -98,23 +104,20 @@ class MarketIntelAgent:
     def _observe_precomputed(self, tick: int) -> MarketSnapshot:
         """``observe`` over the whole-feed indicators: the same snapshot, read from one
         (bars × assets × indicators) block with one list conversion per tick, and built without
-        re-validating what the feed validated at load (a backtest wakes on many bars)."""
-        keys, block = self._tick_block()
+        re-validating the indicators it computed itself (a backtest wakes on many bars)."""
+        keys, block, warm = self._tick_block()
         data, assets = self.data, self.data.assets
-        indicators = {asset: dict(zip(keys, _nan_to_none(row), strict=True))
-                      for asset, row in zip(assets, block[tick].tolist(), strict=True)}
+        indicators = _values(assets, keys, block[tick], warm[tick])
         if tick > 0:
-            previous = {asset: dict(zip(keys, _nan_to_none(row), strict=True))
-                        for asset, row in zip(assets, block[tick - 1].tolist(), strict=True)}
+            previous = _values(assets, keys, block[tick - 1], warm[tick - 1])
         else:
             previous = {asset: dict.fromkeys(keys) for asset in assets}
         ts = data.time(tick)
         columns = zip(assets, data.open[:, tick].tolist(), data.high[:, tick].tolist(),
                       data.low[:, tick].tolist(), data.close[:, tick].tolist(),
                       data.volume[:, tick].tolist(), strict=True)
-        bars = {asset: Bar.model_construct(asset=asset, ts=ts, open=o, high=h, low=lo, close=c,
-                                           volume=v)
-                for asset, o, h, lo, c, v in columns}
+        bars = {asset: Bar(asset=asset, ts=ts, open=o, high=h, low=lo, close=c, volume=v)
+                for asset, o, h, lo, c, v in columns}  # validating a Bar beats model_construct
         self.observed += 1
         return MarketSnapshot.model_construct(
             tick=tick, ts=ts, bars=bars, indicators=indicators, previous_indicators=previous,
@@ -123,7 +126,8 @@ class MarketIntelAgent:
             phase=classify_phase(data.close[0, : tick + 1]),
         )
 
-    def _tick_block(self) -> tuple[list[str], np.ndarray]:
+    def _tick_block(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(indicator keys, bars × assets × keys values, bars: whether any value is NaN)."""
         if self._block is None:
             arrays = self.indicator_arrays()
             keys = list(arrays)
@@ -131,7 +135,7 @@ class MarketIntelAgent:
             block = np.empty(shape)
             for k, key in enumerate(keys):
                 block[:, :, k] = arrays[key].T
-            self._block = (keys, block)
+            self._block = (keys, block, np.isnan(block).any(axis=(1, 2)))
         return self._block
 
     def indicator_arrays(self) -> dict[str, np.ndarray]:
@@ -174,8 +178,15 @@ def trailing_volatilities(close: np.ndarray) -> list[float | None]:
     return np.std(np.diff(np.log(window), axis=1), axis=1, ddof=1).tolist()
 
 
-def _nan_to_none(row: list[float]) -> list[float | None]:
-    return [None if isnan(value) else value for value in row]  # NaN: warm-up
+def _values(assets: Sequence[str], keys: list[str], rows: np.ndarray, warming: bool
+            ) -> dict[str, IndicatorValues]:
+    """Each asset's indicator values from its row of ``rows``; NaN (warm-up) becomes None,
+    looked for only on bars where ``warming`` says some value is NaN."""
+    lists = rows.tolist()
+    if warming:
+        lists = [[None if isnan(value) else value for value in row] for row in lists]
+    return {asset: dict(zip(keys, row, strict=True)) for asset, row in zip(assets, lists,
+                                                                            strict=True)}
 
 
 def trailing_volatility(close: np.ndarray) -> float | None:
