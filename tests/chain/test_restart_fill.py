@@ -21,7 +21,7 @@ from state.chain_intents import ChainIntentStore
 from state.db import make_engine
 from state.orders import OrderStore
 from tests.chain import test_chain_executor
-from tests.chain.conftest import CASH_USD
+from tests.chain.conftest import CASH_USD, PRICES
 from tests.chain.test_chain_executor import (
     PASSWORD,
     START,
@@ -127,3 +127,27 @@ def test_a_swap_that_reverts_after_the_restart_fails_its_order_and_books_nothing
     books = TreasuryAgent(cash_usd=CASH_USD, start=START)
     assert executor.reconcile(books.portfolio()) == []  # the chain moved nothing to book
     assert restarted(chain, keys_dir, db_url).settle(tick=3, bars=bars(3)) == []
+
+
+def test_a_pool_moved_past_the_tolerance_reverts_the_signed_swap_and_nothing_is_requoted(
+        chain, keys_dir, db_url, treasury):
+    """The slippage guard: A signed the swap with amountOutMin from its quote; while it was
+    down ETH rose 5 % (the policy allows 1 %), so the swap sent as signed reverts, the order
+    fails, and no second swap at a new quote is ever signed for the decision."""
+    start_nonce = chain.w3.eth.get_transaction_count(treasury.address)
+    decision = crash_while_sending_the_swap(chain, keys_dir, db_url, after_broadcast=False)
+    chain.align({"ETH": PRICES["ETH"] * 1.05})
+    try:
+        executor = restarted(chain, keys_dir, db_url)
+        assert executor.settle(tick=2, bars=bars(2)) == []
+        assert executor.failed == [decision]
+        swap = ChainIntentStore(make_engine(db_url)).get(f"{decision}:swap")
+        assert chain.w3.eth.get_transaction_receipt(swap.tx_hash)["status"] == 0
+        assert len(swap.tx_hashes) == 1  # the bytes A signed, nothing re-signed
+        assert executor.settle(tick=3, bars=bars(3)) == []
+        assert not executor.submit(order(decision, Side.BUY, tick=3, notional=NOTIONAL_USD))
+        assert chain.w3.eth.get_transaction_count(treasury.address) == start_nonce + 2
+        books = TreasuryAgent(cash_usd=CASH_USD, start=START)
+        assert executor.reconcile(books.portfolio()) == []  # the revert moved nothing
+    finally:
+        chain.align(PRICES)
