@@ -94,7 +94,7 @@ def run(
     ticks: Annotated[int | None, typer.Option(min=1, help="Stop after N ticks (default: all bars)")] = None,
     interval: Annotated[float, typer.Option(min=0, help="Seconds between ticks (0: as fast as the pipeline allows)")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed of the synthetic market (overrides config)")] = None,
-    mode: Annotated[str | None, typer.Option(help="Execution mode: paper (simulated fills), devnet (a local anvil chain with Quorum's contracts), fork (anvil forking --fork-url); both need anvil and a keystore password. live is refused in this version. Default: the config's [run] mode, paper")] = None,
+    mode: Annotated[str | None, typer.Option(help="Execution mode: paper (simulated fills), devnet (a local anvil chain with Quorum's contracts), fork (anvil forking --fork-url); both need anvil and a keystore password. live trades real money through $QUORUM_RPC_URL with an existing key: it needs live_enabled = true in the policy, a terminal and a typed confirmation; its bars are the pools' spot prices sampled every --interval seconds (default [data] bar_seconds). Default: the config's [run] mode, paper")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray)")] = None,
     fork_url: Annotated[str | None, typer.Option("--fork-url", envvar="QUORUM_FORK_URL", show_envvar=True, help="RPC URL anvil forks with --mode fork (never logged: it may hold an API key)")] = None,
     db: DbOption = None,
@@ -109,7 +109,11 @@ def run(
     password = _chain_password(mode, settings)
     settings = settings.model_copy(
         update={"run": settings.run.model_copy(update={"mode": mode})})
-    data = _load_data(settings, bars=ticks if settings.data.source == "synthetic" else None)
+    if mode == "live":
+        settings, data = _live_market(settings, ticks=ticks, interval=interval)
+        interval = 0.0  # the feed paces a live run: each tick waits for its bar to close
+    else:
+        data = _load_data(settings, bars=ticks if settings.data.source == "synthetic" else None)
     panel = False
     if not headless:
         from core.cli_run_panel import panel_possible
@@ -127,20 +131,48 @@ def run(
 
 
 def _chain_password(mode: str, settings: Settings):
-    """The keystore password a chain mode needs (None for paper); refuses what isn't built."""
+    """The keystore password a chain mode needs (None for paper).
+
+    Live first passes every condition of core/live_gate.py, then needs $QUORUM_RPC_URL and a key
+    that already exists, all before the password is asked for.
+    """
     if mode == "paper":
         return None
+    if mode not in ("devnet", "fork", "live"):
+        _fail(f"--mode {mode}: expected paper, devnet, fork or live")
     if mode == "live":
         from core.live_gate import check_live
         from policies.engine import PolicyEngine
 
         check_live(PolicyEngine.load(settings.policy_file), stdin=sys.stdin,
                    ask=lambda text: typer.prompt(text, default="", show_default=False))
-    if mode not in ("devnet", "fork"):
-        _fail(f"--mode {mode}: expected paper, devnet, fork or live")
+        from core.chain.live import live_key_address, live_rpc_url
+
+        live_rpc_url()
+        live_key_address(settings.chain)
     from core.chain.passwords import keystore_password
 
     return keystore_password(name=settings.chain.key_name, confirm=False)
+
+
+def _live_market(settings: Settings, *, ticks: int | None, interval: float
+                 ) -> tuple[Settings, MarketData]:
+    """A live run's cash (the wallet's, read on chain) and its feed (the pools' spot prices)."""
+    from core.chain.live import LiveChain, live_rpc_url
+    from core.feeds.chain_feed import ChainFeed, SpotSource
+
+    assets = list(settings.data.assets)
+    chain = LiveChain.connect(settings.chain, assets=assets)
+    cash_usd = chain.opening_cash_usd()
+    source = SpotSource(rpc_url=live_rpc_url(), router=chain.router,
+                        quote_token=chain.tokens["USD"],
+                        tokens={asset: chain.tokens[asset] for asset in assets})
+    feed = ChainFeed.start(source=source, n_bars=ticks or settings.data.bars,
+                           bar_s=interval or float(settings.data.bar_seconds))
+    typer.echo(f"live: the wallet {chain.treasury} holds {cash_usd:,.2f} of cash; bars every "
+               f"{feed.live.bar_s:g} s from the pools' spot prices", err=True)
+    run = settings.run.model_copy(update={"cash_usd": cash_usd})
+    return settings.model_copy(update={"run": run}), feed
 
 
 @app.command()

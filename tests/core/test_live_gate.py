@@ -1,5 +1,7 @@
 """--mode live: refused unless the policy allows it, a person is at a terminal, and types the
-phrase; and even then refused while there is no live feed. Nothing is started in any case."""
+phrase; nothing is started when it is refused. Past the gate, a live run still needs its node
+and an existing key (tests/core/test_cli_modes.py) and runs on the user's chain
+(tests/chain/test_live_venue.py)."""
 
 from __future__ import annotations
 
@@ -55,8 +57,15 @@ def test_on_a_terminal_the_phrase_must_be_typed_exactly(live_policy):
     with pytest.raises(LiveRefused, match="the confirmation was not typed"):
         check_live(policy, stdin=Terminal(), ask=lambda text: asked.append(text) or "yes")
     assert CONFIRMATION in asked[0]
-    with pytest.raises(LiveRefused, match="no live market feed"):
-        check_live(policy, stdin=Terminal(), ask=lambda text: f"  {CONFIRMATION} ")
+    with pytest.raises(LiveRefused, match="the confirmation was not typed"):
+        check_live(policy, stdin=Terminal(), ask=lambda text: CONFIRMATION.upper())
+
+
+def test_every_condition_holding_lets_a_live_run_go_on(live_policy):
+    asked = []
+    assert check_live(PolicyEngine.load(live_policy), stdin=Terminal(),
+                      ask=lambda text: asked.append(text) or f"  {CONFIRMATION} ") is None
+    assert len(asked) == 1
 
 
 def test_the_policy_is_checked_before_anyone_is_asked():

@@ -1,0 +1,211 @@
+"""A live run's chain: the user's own node (``$QUORUM_RPC_URL``) and keystore key.
+
+``LiveVenue`` has the duck interface of ``core.chain.venue.ChainVenue`` (``executor_config``,
+``treasury``, ``w3``, ``before_settle``, ``stop``, a context manager), but Quorum starts nothing
+here and changes nothing on the chain: no anvil, no dealt cash, no set balances, no block time.
+
+- The key must already exist (``quorum keys new`` or ``quorum keys import``); a live run never
+  creates one. It is unlocked only inside the executor's process.
+- The router, tokens and lending pool come from ``[chain.fork]`` (the same addresses a fork of
+  that chain uses), Ethereum mainnet's Uniswap V2, tokens and Aave V3 Pool when the node is chain 1.
+- The run starts from the wallet as it is: its cash-token balance is the treasury's cash
+  (``opening_cash_usd``, read by ``quorum run`` before the session is built). The treasury cannot
+  book opening positions yet, so a wallet that already holds an asset token or a lending deposit
+  is refused, as is one without ether for gas.
+
+The RPC URL is a secret (it often carries an API key): it travels as a ``SecretStr`` and is never
+logged or put in an error message; errors from the node are reported by their class only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Self, TypeVar
+
+from pydantic import SecretStr
+from web3 import Web3
+
+from agents.executor_chain import ChainExecutorConfig, LendingReserve
+from core.chain.adapters.aave_v3 import AaveV3Pool
+from core.chain.adapters.erc20 import Erc20
+from core.chain.anvil import http_web3
+from core.chain.keys import Keystore
+from core.chain.settings import ChainConfig
+from core.chain.venue import _fork_addresses, _fork_lending, _fork_lending_pool
+from core.errors import ConfigError
+from core.logging import get_logger
+from core.models import MarketSnapshot
+from policies.engine import PolicyEngine
+
+log = get_logger(__name__)
+
+RPC_URL_ENV = "QUORUM_RPC_URL"
+DUST_UNITS = 2
+"""Base units a balance may hold and still count as empty (the executor's reconcile tolerance)."""
+T = TypeVar("T")
+
+
+def live_rpc_url() -> SecretStr:
+    """The user's node, from ``$QUORUM_RPC_URL``; never shown anywhere."""
+    url = os.environ.get(RPC_URL_ENV, "").strip()
+    if not url:
+        raise ConfigError(f"--mode live trades through your own node: set {RPC_URL_ENV} to its "
+                          "RPC URL (it is never logged or shown)")
+    return SecretStr(url)
+
+
+def live_key_address(chain: ChainConfig) -> str:
+    """The address of the configured key, which must exist: a live run never creates a key."""
+    keystore = Keystore(chain.keys_dir)
+    name = chain.key_name
+    if not keystore.path(name).is_file():
+        raise ConfigError(
+            f"--mode live signs with key '{name}', which is not in {keystore.directory}: create "
+            f"it with `quorum keys new --name {name}` or bring yours with `quorum keys import "
+            f"--name {name}` (a live run never creates a key), or set [chain] key_name")
+    return keystore.address(name)
+
+
+@dataclass(frozen=True)
+class LiveChain:
+    """The user's chain as a live run sees it: where the wallet trades and lends."""
+
+    w3: Web3
+    chain_id: int
+    treasury: str
+    router: str
+    tokens: dict[str, str]
+    """Feed symbol -> token address; ``USD`` is the cash token."""
+    lending: dict[str, LendingReserve]
+
+    @classmethod
+    def connect(cls, chain: ChainConfig, *, assets: list[str],
+                rpc_url: SecretStr | None = None) -> LiveChain:
+        """Reach the node and resolve the protocols' addresses; reads only."""
+        treasury = live_key_address(chain)
+        url = rpc_url if rpc_url is not None else live_rpc_url()
+        w3 = http_web3(url.get_secret_value())
+        chain_id = _node_call(lambda: w3.eth.chain_id, "answer eth_chainId")
+        router, tokens = _as_live(lambda: _fork_addresses(chain_id, chain.fork, assets=assets))
+        lending = _as_live(lambda: _node_call(
+            lambda: _fork_lending(w3, _fork_lending_pool(chain_id, chain.fork), tokens["USD"]),
+            "answer the lending pool's reads"))
+        return cls(w3=w3, chain_id=chain_id, treasury=treasury, router=router,
+                   tokens={symbol: tokens[symbol] for symbol in ["USD", *assets]},
+                   lending=lending)
+
+    def balances(self) -> dict[str, tuple[int, int]]:
+        """The wallet now: symbol -> (base units, decimals) for cash, each asset, each deposit."""
+        def read() -> dict[str, tuple[int, int]]:
+            held = {}
+            for symbol, address in self.tokens.items():
+                token = Erc20(self.w3, address)
+                held[symbol] = (token.balance_of(self.treasury), token.decimals)
+            for receipt, reserve in self.lending.items():
+                cash = Erc20(self.w3, reserve.asset)
+                supplied = AaveV3Pool(self.w3, reserve.pool).supplied(cash.address, self.treasury)
+                held[receipt] = (supplied, cash.decimals)
+            held["gas"] = (self.w3.eth.get_balance(self.treasury), 18)
+            return held
+
+        return _node_call(read, "answer the wallet's balance reads")
+
+    def opening_cash_usd(self) -> float:
+        """The wallet's cash, once it is checked to hold nothing the treasury cannot book."""
+        return float(self.opening_cash())
+
+    def opening_cash(self) -> Decimal:
+        """``opening_cash_usd``, exactly: the cash token's balance in whole tokens."""
+        held = self.balances()
+        where = f"--mode live: the wallet {self.treasury} (key's address) on chain {self.chain_id}"
+        if held["gas"][0] == 0:
+            raise ConfigError(f"{where} has no ether to pay gas; send it some first")
+        booked_elsewhere = [
+            f"{Decimal(units).scaleb(-decimals).normalize():f} {symbol}"
+            for symbol, (units, decimals) in held.items()
+            if symbol not in ("USD", "gas") and units > DUST_UNITS
+        ]
+        if booked_elsewhere:
+            raise ConfigError(
+                f"{where} already holds {', '.join(booked_elsewhere)}; a live run starts from "
+                "the cash token only (the treasury cannot book opening positions yet): move "
+                "them out or sell them first")
+        units, decimals = held["USD"]
+        return Decimal(units).scaleb(-decimals)
+
+
+def opening_cash_usd(chain: ChainConfig, *, assets: list[str],
+                     rpc_url: SecretStr | None = None) -> float:
+    """What a live run's treasury starts with: the wallet's cash-token balance, read on chain."""
+    return LiveChain.connect(chain, assets=assets, rpc_url=rpc_url).opening_cash_usd()
+
+
+class LiveVenue:
+    """The user's chain for one live run; stopping it stops nothing on the chain."""
+
+    def __init__(self, *, live: LiveChain, executor: ChainExecutorConfig) -> None:
+        self.live = live
+        self.w3 = live.w3
+        self.treasury = live.treasury
+        self.executor_config = executor
+
+    @classmethod
+    def start(cls, *, chain: ChainConfig, policy: PolicyEngine, assets: list[str],
+              cash_usd: float, rpc_url: SecretStr | None = None) -> LiveVenue:
+        """Connect; refuse unless the wallet holds exactly the ``cash_usd`` the run books."""
+        url = rpc_url if rpc_url is not None else live_rpc_url()
+        live = LiveChain.connect(chain, assets=assets, rpc_url=url)
+        on_chain = live.opening_cash()
+        dust = Decimal(DUST_UNITS).scaleb(on_chain.as_tuple().exponent)
+        if abs(on_chain - Decimal(repr(cash_usd))) > dust:
+            raise ConfigError(
+                f"--mode live: the treasury would start with {cash_usd} of cash but the wallet "
+                f"{live.treasury} holds {float(on_chain)}; a live run books the wallet's cash as "
+                "it is (quorum run reads it); nothing was started")
+        executor = ChainExecutorConfig(
+            mode="live", rpc_url=url, router=live.router, quote_token=live.tokens["USD"],
+            tokens={asset: live.tokens[asset] for asset in assets}, lending=live.lending,
+            key_name=chain.key_name, keys_dir=Keystore(chain.keys_dir).directory,
+            max_slippage_bps=policy.swap_slippage_bps(),
+            deadline_s=policy.policy.execution.deadline_s,
+            gas_cap_wei=policy.policy.execution.gas_cap_wei,
+            receipt_timeout_s=chain.receipt_timeout_s,
+        )
+        log.info("chain.venue.ready", mode="live", treasury=live.treasury, assets=sorted(assets),
+                 chain_id=live.chain_id, lending=sorted(live.lending), cash_usd=float(on_chain))
+        return cls(live=live, executor=executor)
+
+    def before_settle(self, snapshot: MarketSnapshot) -> None:
+        """Nothing: a real chain keeps its own time and its pools their own prices."""
+
+    def stop(self) -> None:
+        """Nothing to stop: Quorum started nothing on the user's chain."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _as_live(read: Callable[[], T]) -> T:
+    """The fork helpers' errors, worded for a live run (they read the same [chain.fork])."""
+    try:
+        return read()
+    except ConfigError as error:
+        raise ConfigError(str(error).replace("--mode fork", "--mode live")) from None
+
+
+def _node_call(read: Callable[[], T], what: str) -> T:
+    """Run reads against the user's node; its errors may quote the URL, so only the class shows."""
+    try:
+        return read()
+    except ConfigError:
+        raise
+    except Exception as error:  # noqa: BLE001 - re-raised without the message, which may hold the URL
+        raise ConfigError(f"--mode live: the node at ${RPC_URL_ENV} did not {what} "
+                          f"({type(error).__name__}); the URL is not shown, it may hold a key"
+                          ) from None
