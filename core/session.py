@@ -10,12 +10,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pydantic import SecretStr
 
-from agents.treasury import Trade
+from agents.treasury import LENDING_SIDE, Trade
 from core.canonical import sha256_hex
 from core.config import Settings
 from core.errors import ConfigError
@@ -67,7 +67,8 @@ class RunSummary:
     elapsed_s: float
     closed_trades: int = 0
     trades: list[Trade] = field(default_factory=list)
-    """Closed round trips, then open positions closed out at the last mark."""
+    """Closed round trips, then open positions closed out at the last mark; lending round trips
+    (deposit to withdrawal of a receipt asset) have side ``lend``."""
     cagr_pct: float = 0.0
     sortino: float = 0.0
     exposure_pct: float = 0.0
@@ -78,12 +79,21 @@ class RunSummary:
         return self.equity_usd - self.initial_equity_usd
 
     @property
+    def market_trades(self) -> list[Trade]:
+        """The trading round trips: what win rate, profit factor and the trade count judge."""
+        return [t for t in self.trades if t.side != LENDING_SIDE]
+
+    @property
+    def lending_trades(self) -> list[Trade]:
+        return [t for t in self.trades if t.side == LENDING_SIDE]
+
+    @property
     def win_rate_pct(self) -> float:
-        return win_rate_pct([t.pnl for t in self.trades])
+        return win_rate_pct([t.pnl for t in self.market_trades])
 
     @property
     def profit_factor(self) -> float:
-        return profit_factor([t.pnl for t in self.trades])
+        return profit_factor([t.pnl for t in self.market_trades])
 
     @property
     def vetoed(self) -> int:
@@ -197,7 +207,10 @@ class Session:
             summary = self.summary()
             closed = self.runtime.call("treasury", "closed_trades")
             summary.closed_trades = len(closed)
-            summary.trades = closed + self.runtime.call("treasury", "open_trades_marked")
+            summary.trades = [
+                replace(t, side=LENDING_SIDE) if t.asset in self.governor.lendable else t
+                for t in closed + self.runtime.call("treasury", "open_trades_marked")
+            ]
             if self.venue is not None:
                 self._record_chain_balances(summary)
             self.decision_log.append(
@@ -267,13 +280,22 @@ class Session:
 
 def _start_venue(settings: Settings, data: MarketData, policy: PolicyEngine,
                  password: SecretStr | None, fork_url: SecretStr | None):
-    """The run's chain (devnet), or None for paper trading."""
+    """The run's chain (devnet, fork, or the user's own for live), or None for paper trading.
+
+    Live starts nothing and deals nothing: the venue checks that the wallet holds exactly the
+    ``[run] cash_usd`` the treasury starts with (quorum run sets it from the wallet).
+    """
     mode = settings.run.mode
     if mode == "paper":
         return None
     if password is None:
         raise ConfigError(f"--mode {mode} needs the keystore password of key "
                           f"'{settings.chain.key_name}'")
+    if mode == "live":
+        from core.chain.live import LiveVenue  # RPC URL from $QUORUM_RPC_URL
+
+        return LiveVenue.start(chain=settings.chain, policy=policy, assets=list(data.assets),
+                               cash_usd=settings.run.cash_usd)
     from core.chain.venue import ChainVenue  # web3 and anvil: only for a chain run
 
     return ChainVenue.start(
