@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
-from web3 import Web3
+import requests
+from web3 import HTTPProvider, Web3
 
-from core.chain.errors import AnvilNotFound, AnvilStartError
+from core.chain.errors import AnvilNotFound, AnvilStartError, NodeUnreachable
 from core.logging import get_logger
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -233,11 +234,25 @@ class Anvil:
         self.stop()
 
 
+class _QuietHTTPProvider(HTTPProvider):
+    """web3's HTTP transport, whose failures never quote the URL (it may hold an API key): a
+    request that gets no answer raises NodeUnreachable naming the method and the error's class,
+    with the original exception dropped from the chain."""
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        try:
+            return super().make_request(method, params)
+        except requests.RequestException as error:
+            raise NodeUnreachable(f"the node did not answer {method}: "
+                                  f"{type(error).__name__}") from None
+
+
 def http_web3(url: str, *, timeout_s: float = 30.0) -> Web3:
     """A web3 client over HTTP that asks the node its chain id once, not before every request
-    (web3's validation does that by default: half of all round trips)."""
-    provider = Web3.HTTPProvider(url, request_kwargs={"timeout": timeout_s},
-                                 cache_allowed_requests=True, cacheable_requests={"eth_chainId"})
+    (web3's validation does that by default: half of all round trips), and whose transport
+    errors never show the URL."""
+    provider = _QuietHTTPProvider(url, request_kwargs={"timeout": timeout_s},
+                                  cache_allowed_requests=True, cacheable_requests={"eth_chainId"})
     return Web3(provider)
 
 

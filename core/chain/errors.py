@@ -3,6 +3,7 @@
     OperationalError
     ├── AnvilNotFound          anvil is not installed (the message says how to install it)
     ├── AnvilStartError        anvil did not start or did not answer (names the log)
+    ├── NodeUnreachable        an RPC request got no answer (names the method, never the URL)
     ├── ContractCompileError   a Vyper source does not compile (names the file)
     └── ExecutionError
         └── TransactionReverted  a transaction reverted (names what and the revert reason)
@@ -21,6 +22,12 @@ class AnvilNotFound(OperationalError):
 
 class AnvilStartError(OperationalError):
     """anvil was found but did not start, or stopped answering."""
+
+
+class NodeUnreachable(OperationalError):
+    """A JSON-RPC request got no answer (connection refused, timeout, HTTP error). The message
+    names the method and the transport error's class: an RPC URL may carry an API key, and the
+    transport's own message quotes it."""
 
 
 class ContractCompileError(OperationalError):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import stat
+import traceback
 from pathlib import Path
 
 import httpx
 import pytest
 
-from core.chain.anvil import Anvil, find_anvil, increase_time
-from core.chain.errors import AnvilNotFound, AnvilStartError
+from core.chain.anvil import Anvil, find_anvil, http_web3, increase_time
+from core.chain.errors import AnvilNotFound, AnvilStartError, NodeUnreachable
 
 
 def test_the_native_binary_is_found_not_the_node_wrapper(anvil_binary: Path) -> None:
@@ -77,3 +79,15 @@ def test_stopping_removes_the_log_folder_it_made(anvil_binary: Path) -> None:
     assert folder.is_dir()
     node.stop()
     assert not folder.exists()
+
+
+def test_a_node_that_does_not_answer_is_an_error_that_never_shows_the_url() -> None:
+    """Every chain client is built by http_web3: a transport failure names the request and the
+    error's class, and neither its message nor its traceback quotes the URL's API key."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    w3 = http_web3(f"http://127.0.0.1:{port}/v2/KEY-abc123?apikey=KEY-abc123", timeout_s=2)
+    with pytest.raises(NodeUnreachable, match="eth_blockNumber: ConnectionError") as raised:
+        w3.eth.get_block_number()
+    assert "KEY-abc123" not in "".join(traceback.format_exception(raised.value))
