@@ -34,7 +34,7 @@ from core.chain.adapters.erc20 import Erc20
 from core.chain.anvil import http_web3
 from core.chain.keys import Keystore
 from core.chain.settings import ChainConfig
-from core.chain.venue import _fork_addresses, _fork_lending, _fork_lending_pool
+from core.chain.venue import fork_addresses, fork_lending, fork_lending_pool
 from core.errors import ConfigError
 from core.logging import get_logger
 from core.models import MarketSnapshot
@@ -89,9 +89,9 @@ class LiveChain:
         url = rpc_url if rpc_url is not None else live_rpc_url()
         w3 = http_web3(url.get_secret_value())
         chain_id = _node_call(lambda: w3.eth.chain_id, "answer eth_chainId")
-        router, tokens = _as_live(lambda: _fork_addresses(chain_id, chain.fork, assets=assets))
+        router, tokens = _as_live(lambda: fork_addresses(chain_id, chain.fork, assets=assets))
         lending = _as_live(lambda: _node_call(
-            lambda: _fork_lending(w3, _fork_lending_pool(chain_id, chain.fork), tokens["USD"]),
+            lambda: fork_lending(w3, fork_lending_pool(chain_id, chain.fork), tokens["USD"]),
             "answer the lending pool's reads"))
         return cls(w3=w3, chain_id=chain_id, treasury=treasury, router=router,
                    tokens={symbol: tokens[symbol] for symbol in ["USD", *assets]},

@@ -116,8 +116,8 @@ class ChainVenue:
         try:
             w3 = anvil.web3()
             chain_id = w3.eth.chain_id
-            router, tokens = _fork_addresses(chain_id, fork, assets=sorted(prices))
-            lending = _fork_lending(w3, _fork_lending_pool(chain_id, fork), tokens["USD"])
+            router, tokens = fork_addresses(chain_id, fork, assets=sorted(prices))
+            lending = fork_lending(w3, fork_lending_pool(chain_id, fork), tokens["USD"])
             quote = Erc20(w3, tokens["USD"])
             set_balance(w3, treasury, int(Decimal(str(fork.treasury_ether)) * 10**18))
             units = int(Decimal(str(cash_usd)).scaleb(quote.decimals))
@@ -154,7 +154,7 @@ class ChainVenue:
         self.stop()
 
 
-def _fork_addresses(chain_id: int, fork: ForkConfig, *, assets: list[str]
+def fork_addresses(chain_id: int, fork: ForkConfig, *, assets: list[str]
                     ) -> tuple[str, dict[str, str]]:
     """(router, feed symbol -> token) on the forked chain: [chain.fork], else mainnet's."""
     defaults: dict[str, str] = {}
@@ -171,14 +171,14 @@ def _fork_addresses(chain_id: int, fork: ForkConfig, *, assets: list[str]
     return router, tokens
 
 
-def _fork_lending_pool(chain_id: int, fork: ForkConfig) -> str | None:
+def fork_lending_pool(chain_id: int, fork: ForkConfig) -> str | None:
     """The Aave V3 Pool deposits go to on the forked chain: [chain.fork], else mainnet's."""
     if fork.lending_pool is not None:
         return fork.lending_pool
     return mainnet.AAVE_V3_POOL if chain_id == mainnet.CHAIN_ID else None
 
 
-def _fork_lending(w3: Web3, pool_address: str | None, cash_token: str
+def fork_lending(w3: Web3, pool_address: str | None, cash_token: str
                   ) -> dict[str, LendingReserve]:
     """The executor's lending reserve on the fork, once the pool is checked to take the cash
     token; empty (lending off, logged) when no pool is configured or the reserve is closed."""

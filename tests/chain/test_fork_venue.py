@@ -20,9 +20,9 @@ from core.chain.settings import ChainConfig, ForkConfig
 from core.chain.venue import (
     ChainVenue,
     _closed_states,
-    _fork_addresses,
-    _fork_lending,
-    _fork_lending_pool,
+    fork_addresses,
+    fork_lending,
+    fork_lending_pool,
 )
 from core.config import Settings
 from core.errors import ConfigError
@@ -83,8 +83,8 @@ def test_a_fork_deals_the_cash_and_trades_on_the_forked_pools(chain, tmp_path):
 
 def test_a_fork_of_another_chain_must_name_its_router_and_tokens():
     with pytest.raises(ConfigError, match=r"chain 31337 .* router, tokens.USD, tokens.ETH"):
-        _fork_addresses(31337, ForkConfig(), assets=["ETH"])
-    router, tokens = _fork_addresses(1, ForkConfig(), assets=["ETH", "BTC"])
+        fork_addresses(31337, ForkConfig(), assets=["ETH"])
+    router, tokens = fork_addresses(1, ForkConfig(), assets=["ETH", "BTC"])
     assert router == "0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D"
     assert tokens["USD"] == "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
 
@@ -152,26 +152,26 @@ def test_a_fork_of_another_chain_without_a_lending_pool_does_not_lend(chain, tmp
 
 
 def test_the_lending_pool_defaults_to_aave_v3_on_mainnet_only():
-    assert _fork_lending_pool(1, ForkConfig()) == mainnet.AAVE_V3_POOL
+    assert fork_lending_pool(1, ForkConfig()) == mainnet.AAVE_V3_POOL
     assert mainnet.AAVE_V3_POOL == "0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2"
-    assert _fork_lending_pool(31337, ForkConfig()) is None
+    assert fork_lending_pool(31337, ForkConfig()) is None
     other = "0x" + "ab" * 20
-    assert _fork_lending_pool(1, ForkConfig(lending_pool=other)) == other
-    assert _fork_lending_pool(10, ForkConfig(lending_pool=other)) == other
+    assert fork_lending_pool(1, ForkConfig(lending_pool=other)) == other
+    assert fork_lending_pool(10, ForkConfig(lending_pool=other)) == other
 
 
 def test_a_lending_pool_that_cannot_take_the_cash_token_is_a_config_error(chain, treasury):
     usdc, deployment = chain.deployment.tokens["USDC"], chain.deployment
     with pytest.raises(ConfigError, match=r"\[chain.fork\] lending_pool 0x\w+ on chain 31337: "
                                           r"no contract at that address"):
-        _fork_lending(chain.w3, treasury.address, usdc)
+        fork_lending(chain.w3, treasury.address, usdc)
     with pytest.raises(ConfigError, match=r"lending_pool .*: does not answer Aave V3's "
                                           r"getReserveData"):
-        _fork_lending(chain.w3, deployment.router, usdc)  # a contract, but not a pool
+        fork_lending(chain.w3, deployment.router, usdc)  # a contract, but not a pool
     with pytest.raises(ConfigError, match=rf"the cash token {deployment.router} \(tokens.USD\) "
                                           r"is not one of its reserves"):
-        _fork_lending(chain.w3, deployment.pool, deployment.router)
-    assert _fork_lending(chain.w3, deployment.pool, usdc) == {
+        fork_lending(chain.w3, deployment.pool, deployment.router)
+    assert fork_lending(chain.w3, deployment.pool, usdc) == {
         "AUSDC": LendingReserve(pool=deployment.pool, asset=usdc)}
 
 
