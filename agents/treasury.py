@@ -65,11 +65,23 @@ class _Open:
 
 
 class TreasuryAgent:
-    def __init__(self, *, cash_usd: float, start: datetime) -> None:
+    def __init__(self, *, cash_usd: float, start: datetime,
+                 opening: Mapping[str, tuple[float, float]] | None = None) -> None:
+        """``opening``: what the wallet already holds when the run starts (a live run), asset
+        -> (quantity, price): each becomes an open position bought at that price at ``start``,
+        no fee, and counts in the starting equity."""
         self.cash_usd = cash_usd
-        self.initial_equity_usd = cash_usd
         self.open: dict[str, _Open] = {}
         self.prices: dict[str, float] = {}
+        for asset, (quantity, price) in (opening or {}).items():
+            if not (quantity > 0 and price > 0):
+                raise ExecutionError(f"opening position {asset}: quantity {quantity} at price "
+                                     f"{price} is not a holding")
+            value = quantity * price
+            self.open[asset] = _Open(quantity, value, start, value, entry_tick=0,
+                                     peak_price=price, opened_by="opening")
+            self.prices[asset] = price
+        self.initial_equity_usd = cash_usd + sum(h.cost_usd for h in self.open.values())
         self.realized_pnl_usd = 0.0
         self.fees_usd = 0.0
         self.trades: list[Trade] = []

@@ -142,7 +142,8 @@ class Session:
         )
         try:
             specs = build_specs(settings, data=data, db_url=db_url, run_id=self.run_id,
-                                chain_executor=chain_executor, backtest=runtime == "local")
+                                chain_executor=chain_executor, backtest=runtime == "local",
+                                opening=getattr(self.venue, "opening_positions", None))
             self.runtime: Runtime = _start_runtime(runtime, specs, address)
         except BaseException:
             if self.venue is not None:
@@ -251,7 +252,8 @@ class Session:
     def summary(self) -> RunSummary:
         state = self.governor.state
         portfolio = state.portfolio
-        initial = self.settings.run.cash_usd
+        # A live wallet may start with holdings besides its cash (the treasury's opening).
+        initial = portfolio.initial_equity_usd if portfolio else self.settings.run.cash_usd
         equity = portfolio.equity_usd if portfolio else initial
         entries, head = self.decision_log.head()
         return RunSummary(

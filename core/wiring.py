@@ -75,11 +75,14 @@ def build_specs(
     secrets: Secrets | None = None,
     chain_executor: Any = None,
     backtest: bool = False,
+    opening: dict[str, tuple[float, float]] | None = None,
 ) -> list[AgentSpec]:
     """The agents in dependency order (compute first: MarketIntel holds a handle to it).
 
     The reviewer is Claude when ``secrets`` (default: the environment) hold an Anthropic key,
     else the offline reviewer. A ``backtest`` computes indicators once over the whole feed.
+    ``opening``: positions the treasury starts with (a live wallet's holdings), asset ->
+    (quantity, price).
     """
     secrets = secrets if secrets is not None else Secrets.from_env()
     strategies = settings.strategies
@@ -123,7 +126,7 @@ def build_specs(
         AgentSpec(
             "treasury",
             TreasuryAgent,
-            {"cash_usd": settings.run.cash_usd, "start": data.time(0)},
+            {"cash_usd": settings.run.cash_usd, "start": data.time(0), "opening": opening},
             NEVER,
         ),
         _executor_spec(settings, data, db_url=db_url, chain=chain_executor),

@@ -9,9 +9,10 @@ here and changes nothing on the chain: no anvil, no dealt cash, no set balances,
 - The router, tokens and lending pool come from ``[chain.fork]`` (the same addresses a fork of
   that chain uses), Ethereum mainnet's Uniswap V2, tokens and Aave V3 Pool when the node is chain 1.
 - The run starts from the wallet as it is: its cash-token balance is the treasury's cash
-  (``opening_cash_usd``, read by ``quorum run`` before the session is built). The treasury cannot
-  book opening positions yet, so a wallet that already holds an asset token or a lending deposit
-  is refused, as is one without ether for gas.
+  (``opening_cash_usd``, read by ``quorum run`` before the session is built), and each asset
+  token it holds opens the run as a position at the pool's spot price (``opening_assets``). A
+  lending deposit made before the run is refused (its interest so far cannot be told from its
+  principal), as is a wallet without ether for gas.
 
 The RPC URL is a secret (it often carries an API key): it travels as a ``SecretStr`` and is never
 logged or put in an error message; errors from the node are reported by their class only.
@@ -123,18 +124,44 @@ class LiveChain:
         where = f"--mode live: the wallet {self.treasury} (key's address) on chain {self.chain_id}"
         if held["gas"][0] == 0:
             raise ConfigError(f"{where} has no ether to pay gas; send it some first")
-        booked_elsewhere = [
+        deposits = [
             f"{Decimal(units).scaleb(-decimals).normalize():f} {symbol}"
             for symbol, (units, decimals) in held.items()
-            if symbol not in ("USD", "gas") and units > DUST_UNITS
+            if symbol in self.lending and units > DUST_UNITS
         ]
-        if booked_elsewhere:
+        if deposits:
             raise ConfigError(
-                f"{where} already holds {', '.join(booked_elsewhere)}; a live run starts from "
-                "the cash token only (the treasury cannot book opening positions yet): move "
-                "them out or sell them first")
+                f"{where} already has {', '.join(deposits)} deposited; a live run books asset "
+                "tokens it finds but not a lending deposit made before it (its interest so far "
+                "cannot be told from its principal): withdraw it first")
         units, decimals = held["USD"]
         return Decimal(units).scaleb(-decimals)
+
+    def opening_assets(self) -> dict[str, tuple[float, float]]:
+        """What the wallet holds of each asset (beyond dust), with the pool's spot price now:
+        asset -> (quantity, price), the positions the treasury opens the run with."""
+        from core.chain.adapters.uniswap_v2 import UniswapV2Router
+        from core.feeds.chain_feed import spot_price
+
+        def read() -> dict[str, tuple[float, float]]:
+            router = UniswapV2Router(self.w3, self.router)
+            cash = Erc20(self.w3, self.tokens["USD"])
+            opening = {}
+            for symbol, address in self.tokens.items():
+                token = Erc20(self.w3, address)
+                units = token.balance_of(self.treasury)
+                if symbol == "USD" or units <= DUST_UNITS:
+                    continue
+                reserve_asset, reserve_cash = router.reserves(token.address, cash.address)
+                if reserve_asset <= 0 or reserve_cash <= 0:
+                    raise ConfigError(f"--mode live: the wallet holds {symbol} but its pool "
+                                      "against the cash token is empty, so it cannot be valued")
+                price = spot_price(reserve_asset=reserve_asset, reserve_cash=reserve_cash,
+                                   asset_decimals=token.decimals, cash_decimals=cash.decimals)
+                opening[symbol] = (float(Decimal(units).scaleb(-token.decimals)), price)
+            return opening
+
+        return _node_call(read, "answer the wallet's and pools' reads")
 
 
 def opening_cash_usd(chain: ChainConfig, *, assets: list[str],
@@ -146,11 +173,15 @@ def opening_cash_usd(chain: ChainConfig, *, assets: list[str],
 class LiveVenue:
     """The user's chain for one live run; stopping it stops nothing on the chain."""
 
-    def __init__(self, *, live: LiveChain, executor: ChainExecutorConfig) -> None:
+    def __init__(self, *, live: LiveChain, executor: ChainExecutorConfig,
+                 opening_positions: dict[str, tuple[float, float]]) -> None:
         self.live = live
         self.w3 = live.w3
         self.treasury = live.treasury
         self.executor_config = executor
+        self.opening_positions = opening_positions
+        """The wallet's asset holdings at start, asset -> (quantity, spot price): the treasury
+        opens the run with them as positions (core/wiring.py)."""
 
     @classmethod
     def start(cls, *, chain: ChainConfig, policy: PolicyEngine, assets: list[str],
@@ -174,9 +205,11 @@ class LiveVenue:
             gas_cap_wei=policy.policy.execution.gas_cap_wei,
             receipt_timeout_s=chain.receipt_timeout_s,
         )
+        opening = live.opening_assets()
         log.info("chain.venue.ready", mode="live", treasury=live.treasury, assets=sorted(assets),
-                 chain_id=live.chain_id, lending=sorted(live.lending), cash_usd=float(on_chain))
-        return cls(live=live, executor=executor)
+                 chain_id=live.chain_id, lending=sorted(live.lending), cash_usd=float(on_chain),
+                 opening={asset: quantity for asset, (quantity, _) in opening.items()})
+        return cls(live=live, executor=executor, opening_positions=opening)
 
     def before_settle(self, snapshot: MarketSnapshot) -> None:
         """Nothing: a real chain keeps its own time and its pools their own prices."""

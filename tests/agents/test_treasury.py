@@ -214,3 +214,15 @@ def test_open_positions_keep_the_first_entry_and_the_peak_close_until_closed():
     treasury.apply([_fill(Side.BUY, 1, 90.0, hours=6)])  # a new position starts afresh
     (reopened,) = treasury.open_positions()
     assert (reopened.entry_tick, reopened.peak_price, reopened.opened_by) == (6, 90.0, "d-buy-6")
+
+
+def test_opening_positions_are_held_at_their_price_and_count_in_the_starting_equity():
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    treasury = TreasuryAgent(cash_usd=1_000.0, start=start, opening={"ETH": (0.5, 3_000.0)})
+    portfolio = treasury.portfolio()
+    assert portfolio.quantity("ETH") == 0.5 and portfolio.positions["ETH"].avg_entry_price == 3_000
+    assert treasury.initial_equity_usd == portfolio.equity_usd == 2_500.0
+    [held] = treasury.open_positions()
+    assert (held.entry_tick, held.opened_by, held.peak_price) == (0, "opening", 3_000.0)
+    with pytest.raises(ExecutionError, match="opening position BTC"):
+        TreasuryAgent(cash_usd=0.0, start=start, opening={"BTC": (0.0, 60_000.0)})

@@ -34,6 +34,7 @@ from core.feeds.chain_feed import ChainFeed, ChainFeedError, SpotSource, spot_pr
 from core.live_gate import CONFIRMATION
 from core.models import Side
 from policies.engine import DEFAULT_POLICY, PolicyEngine
+from tests.chain.conftest import PRICES
 from tests.chain.test_chain_executor import bars, order
 from tests.core.test_cli_modes import run_on_a_terminal
 
@@ -111,7 +112,7 @@ def test_a_live_run_never_creates_a_key(chain, tmp_path):
     assert not (tmp_path / "keys" / "mine.json").exists()
 
 
-def test_a_wallet_holding_an_asset_or_no_gas_or_other_cash_is_refused(chain, key):
+def test_a_wallet_with_no_gas_other_cash_or_a_deposit_is_refused(chain, key, treasury_sender):
     keys, address = key
     config = live_config(chain, keys)
     fund(chain, address, ether=0)
@@ -122,10 +123,42 @@ def test_a_wallet_holding_an_asset_or_no_gas_or_other_cash_is_refused(chain, key
                                           r"wallet .* holds 25000.0"):
         LiveVenue.start(chain=config, policy=PolicyEngine.load(None), assets=ASSETS,
                         cash_usd=100_000.0, rpc_url=url(chain))
-    rpc(chain.w3, "anvil_dealERC20", [address, tokens(chain)["ETH"], hex(5 * 10**17)])
-    with pytest.raises(ConfigError, match=r"already holds 0\.5 ETH; a live run starts from "
-                                          "the cash token only"):
+    # Someone deposits 100 USDC to the lending pool on the wallet's behalf.
+    for call in chain.lending.supply(asset=tokens(chain)["USD"], amount=100 * 10**6,
+                                     on_behalf_of=address):
+        treasury_sender.send(call)
+    with pytest.raises(ConfigError, match=r"already has 100 AUSDC deposited; .* withdraw it"):
         opening_cash_usd(config, assets=ASSETS, rpc_url=url(chain))
+
+
+def test_asset_tokens_the_wallet_holds_open_the_run_as_positions_at_the_pool_price(
+        chain, key, tmp_path):
+    """0.5 WETH in the wallet: the treasury starts holding it at the pool's spot price, the
+    books reconcile with the chain from the first tick, and selling it is booked as any sale."""
+    keys, address = key
+    fund(chain, address)
+    rpc(chain.w3, "anvil_dealERC20", [address, tokens(chain)["ETH"], hex(5 * 10**17)])
+    config = live_config(chain, keys)
+    cash = opening_cash_usd(config, assets=ASSETS, rpc_url=url(chain))
+    assert cash == CASH
+    with LiveVenue.start(chain=config, policy=PolicyEngine.load(None), assets=ASSETS,
+                         cash_usd=cash, rpc_url=url(chain)) as venue:
+        price = spot(chain, "ETH")
+        assert venue.opening_positions == {"ETH": (0.5, price)}
+        executor = ChainExecutor(venue.executor_config, db_url=f"sqlite:///{tmp_path / 'o.db'}",
+                                 password=SecretStr(PASSWORD))
+        books = TreasuryAgent(cash_usd=cash, start=datetime(2024, 1, 1, tzinfo=UTC),
+                              opening=venue.opening_positions)
+        assert books.initial_equity_usd == CASH + 0.5 * price
+        assert executor.reconcile(books.portfolio()) == []
+        without = TreasuryAgent(cash_usd=cash, start=datetime(2024, 1, 1, tzinfo=UTC))
+        assert executor.reconcile(without.portfolio()) != []  # the holding is what matches
+        executor.submit(order("live-sell", Side.SELL, tick=0, notional=1_500, quantity=0.5))
+        [fill] = executor.settle(tick=1, bars=bars(1))
+        assert executor.reconcile(books.apply([fill])) == []
+    assert Erc20(chain.w3, tokens(chain)["ETH"]).balance_of(address) == 0
+    [trade] = books.closed_trades()
+    assert trade.entry_price == price and trade.size == 0.5  # the sale moved the pool since
 
 
 def test_the_rpc_url_is_never_in_an_error(chain, key, monkeypatch):
@@ -239,6 +272,7 @@ def test_quorum_run_live_on_a_terminal_ends_with_the_books_equal_to_the_chain(ch
                                                                              tmp_path):
     keys, address = key
     fund(chain, address)
+    rpc(chain.w3, "anvil_dealERC20", [address, tokens(chain)["ETH"], hex(5 * 10**17)])
     config = write_live_config(chain, tmp_path, keys)
     db = tmp_path / "live.db"
     env = {k: v for k, v in os.environ.items()
@@ -266,9 +300,11 @@ def test_quorum_run_live_on_a_terminal_ends_with_the_books_equal_to_the_chain(ch
     for asset, amount in on_chain.items():
         booked = Decimal(repr(balances["treasury"].get(asset, 0.0)))
         assert abs(booked - amount) <= Decimal("1e-6") * max(1, abs(amount)), asset
-    # The books started from the wallet as it was: its cash, not [run] cash_usd.
+    # The books started from the wallet as it was: its cash, not [run] cash_usd, and its 0.5
+    # WETH as a position (return measured from both).
     [funded] = [e for e in log_entries(db, "RunFinished")]
-    assert funded["equity_usd"] == pytest.approx(CASH, rel=0.01)
+    assert funded["equity_usd"] == pytest.approx(CASH + 0.5 * PRICES["ETH"], rel=0.01)
+    assert abs(funded["return_pct"]) < 1.0
     places = {"the terminal": shown.encode()}
     for path in [db, *db.parent.glob("live.db-*"), *ray_logs_since(started_at)]:
         places[str(path)] = path.read_bytes()
