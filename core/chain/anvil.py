@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -36,6 +37,10 @@ INSTALL_HINT = (
     "or install Foundry (https://getfoundry.sh), then try again."
 )
 DEFAULT_CHAIN_ID = 31337
+RUN_CHAIN_IDS = range(0x5155_0000_0000, 0x5155_0000_0000 + 2**32)
+"""Where a run's own chain (devnet, fork) takes a random id: the signatures made on it are
+worthless on any real chain (EIP-155), and its transactions and nonces, kept by chain id, never
+mix with another run's chain or with a live chain's, even in one shared database."""
 
 log = get_logger(__name__)
 
@@ -245,6 +250,11 @@ class _QuietHTTPProvider(HTTPProvider):
         except requests.RequestException as error:
             raise NodeUnreachable(f"the node did not answer {method}: "
                                   f"{type(error).__name__}") from None
+
+
+def run_chain_id() -> int:
+    """A fresh chain id for a chain one run starts (see RUN_CHAIN_IDS)."""
+    return RUN_CHAIN_IDS[secrets.randbelow(len(RUN_CHAIN_IDS))]
 
 
 def http_web3(url: str, *, timeout_s: float = 30.0) -> Web3:

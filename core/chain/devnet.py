@@ -66,14 +66,17 @@ class Devnet:
         cache_dir: Path | None = None,
         anvil_binary: Path | None = None,
         genesis_timestamp: int | None = None,
+        chain_id: int | None = None,
     ) -> Devnet:
         """Start anvil and set everything up; ``prices`` are the feed's (ETH, BTC in USD).
 
-        ``genesis_timestamp`` starts the chain's clock there (before the first bar of a replay).
+        ``genesis_timestamp`` starts the chain's clock there (before the first bar of a replay);
+        ``chain_id`` defaults to anvil's 31337 (a run gives its own: anvil.run_chain_id).
         """
         config = config or DevnetConfig()
         artifacts = compile_all(cache_dir=cache_dir)
-        anvil = Anvil.start(binary=anvil_binary, genesis_timestamp=genesis_timestamp)
+        anvil = Anvil.start(binary=anvil_binary, genesis_timestamp=genesis_timestamp,
+                            chain_id=chain_id)
         try:
             w3 = anvil.web3()
             deployer = ServiceSender.new_funded(w3)

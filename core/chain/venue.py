@@ -32,7 +32,14 @@ from agents.executor_chain import ChainExecutorConfig, LendingReserve
 from core.chain import mainnet
 from core.chain.adapters.aave_v3 import AaveV3Pool
 from core.chain.adapters.erc20 import Erc20
-from core.chain.anvil import Anvil, rpc, set_balance, set_next_block_timestamp
+from core.chain.anvil import (
+    Anvil,
+    http_web3,
+    rpc,
+    run_chain_id,
+    set_balance,
+    set_next_block_timestamp,
+)
 from core.chain.deploy import QUOTE_TOKEN
 from core.chain.devnet import Devnet
 from core.chain.keys import Keystore
@@ -94,6 +101,7 @@ class ChainVenue:
         devnet = Devnet.start(
             prices=prices, treasury=treasury, cash_usd=cash_usd, config=chain.devnet,
             cache_dir=cache_dir, genesis_timestamp=int(start.timestamp()) - 3600,
+            chain_id=run_chain_id(),
         )
         deployment = devnet.deployment
         executor = ChainExecutorConfig(
@@ -111,13 +119,16 @@ class ChainVenue:
     @classmethod
     def _fork(cls, fork: ForkConfig, fork_url: SecretStr, treasury: str,
               prices: dict[str, float], cash_usd: float, limits: dict) -> ChainVenue:
+        # The fork gets a chain id of its own: what the treasury key signs there can never be
+        # replayed on the forked chain, and its nonces never mix with a live run's.
+        chain_id = http_web3(fork_url.get_secret_value()).eth.chain_id  # the forked chain's
         anvil = Anvil.start(fork_url=fork_url.get_secret_value(),
-                            fork_block_number=fork.block_number)
+                            fork_block_number=fork.block_number, chain_id=run_chain_id())
         try:
             w3 = anvil.web3()
-            chain_id = w3.eth.chain_id
             router, tokens = fork_addresses(chain_id, fork, assets=sorted(prices))
-            lending = fork_lending(w3, fork_lending_pool(chain_id, fork), tokens["USD"])
+            lending = fork_lending(w3, fork_lending_pool(chain_id, fork), tokens["USD"],
+                                   chain_id=chain_id)
             quote = Erc20(w3, tokens["USD"])
             set_balance(w3, treasury, int(Decimal(str(fork.treasury_ether)) * 10**18))
             units = int(Decimal(str(cash_usd)).scaleb(quote.decimals))
@@ -178,11 +189,12 @@ def fork_lending_pool(chain_id: int, fork: ForkConfig) -> str | None:
     return mainnet.AAVE_V3_POOL if chain_id == mainnet.CHAIN_ID else None
 
 
-def fork_lending(w3: Web3, pool_address: str | None, cash_token: str
-                  ) -> dict[str, LendingReserve]:
+def fork_lending(w3: Web3, pool_address: str | None, cash_token: str, *,
+                 chain_id: int | None = None) -> dict[str, LendingReserve]:
     """The executor's lending reserve on the fork, once the pool is checked to take the cash
-    token; empty (lending off, logged) when no pool is configured or the reserve is closed."""
-    chain_id = w3.eth.chain_id
+    token; empty (lending off, logged) when no pool is configured or the reserve is closed.
+    ``chain_id``: the chain the addresses belong to (a fork's source), named in messages."""
+    chain_id = chain_id if chain_id is not None else w3.eth.chain_id
     if pool_address is None:
         log.warning("chain.venue.lending_off", chain_id=chain_id,
                     reason="[chain.fork] lending_pool is not set; deposits are denied")

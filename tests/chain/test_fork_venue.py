@@ -15,7 +15,7 @@ from agents.treasury import TreasuryAgent
 from core.chain import mainnet
 from core.chain.adapters.aave_v3 import AaveV3Pool
 from core.chain.adapters.erc20 import Erc20
-from core.chain.anvil import increase_time
+from core.chain.anvil import RUN_CHAIN_IDS, increase_time
 from core.chain.settings import ChainConfig, ForkConfig
 from core.chain.venue import (
     ChainVenue,
@@ -66,6 +66,10 @@ def test_a_fork_deals_the_cash_and_trades_on_the_forked_pools(chain, tmp_path):
                           start=datetime(2024, 1, 1, tzinfo=UTC),
                           fork_url=SecretStr(chain.anvil.rpc_url)) as venue:
         assert venue.anvil.rpc_url != chain.anvil.rpc_url
+        # Its own chain id: what the key signs on the fork is void on the forked chain, and the
+        # fork's nonces never mix with a live run's in a shared database.
+        assert venue.w3.eth.chain_id in RUN_CHAIN_IDS
+        assert venue.w3.eth.chain_id != chain.w3.eth.chain_id
         usdc_on_fork = Erc20(venue.w3, tokens["USD"])
         assert usdc_on_fork.balance_of(venue.treasury) == CASH * 10**6
         executor = ChainExecutor(venue.executor_config, db_url=f"sqlite:///{tmp_path / 'f.db'}",
