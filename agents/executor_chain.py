@@ -198,9 +198,9 @@ class ChainExecutor(IntentBook):
         """Each receipt's value in cash now: the pool's income index against the start's."""
         return {receipt: self._receipt_price(receipt) for receipt in self.lending}
 
-    def _receipt_price(self, receipt: str) -> float:
+    def _receipt_price(self, receipt: str, *, block: int | str = "latest") -> float:
         pool, token = self.lending[receipt]
-        return pool.normalized_income(token.address) / self._income_start[receipt]
+        return pool.normalized_income(token.address, block=block) / self._income_start[receipt]
 
     def reconcile(self, portfolio: PortfolioState) -> list[str]:
         """What the treasury books and the chain holds differently; empty when they agree."""
@@ -284,7 +284,7 @@ class ChainExecutor(IntentBook):
             cash = _transferred(token, receipt, recipient=self.address)
         if cash <= 0:
             raise ExecutionError(f"{order.decision_id}: the lending pool moved no {token.symbol}")
-        price = self._receipt_price(order.asset)
+        price = self._receipt_price(order.asset, block=receipt["blockNumber"])
         amount = float(_units(cash, token.decimals))
         bar_time = next(iter(bars.values())).ts if bars else order.created_at
         fill = Fill(order_id=order.order_id, decision_id=order.decision_id, tick=tick,

@@ -72,11 +72,12 @@ class AaveV3Pool:
         raw = self.pool.functions.getReserveData(Web3.to_checksum_address(asset)).call()
         return ReserveData(*raw)
 
-    def normalized_income(self, asset: str) -> int:
-        """The liquidity index as of the latest block (a ray)."""
+    def normalized_income(self, asset: str, *, block: int | str = "latest") -> int:
+        """The liquidity index as of ``block`` (a ray): a deposit or withdrawal is valued at its
+        own block's index, not at whatever time a later read happens to run at."""
         return self.pool.functions.getReserveNormalizedIncome(
             Web3.to_checksum_address(asset)
-        ).call()
+        ).call(block_identifier=block)
 
     def a_token(self, asset: str):
         address = self.reserve_data(asset).aTokenAddress
