@@ -4,6 +4,7 @@
     ├── AnvilNotFound          anvil is not installed (the message says how to install it)
     ├── AnvilStartError        anvil did not start or did not answer (names the log)
     ├── NodeUnreachable        an RPC request got no answer (names the method, never the URL)
+    ├── ReceiptMissing         a transaction seen mined has no receipt now (its order stays open)
     ├── ContractCompileError   a Vyper source does not compile (names the file)
     └── ExecutionError
         └── TransactionReverted  a transaction reverted (names what and the revert reason)
@@ -28,6 +29,11 @@ class NodeUnreachable(OperationalError):
     """A JSON-RPC request got no answer (connection refused, timeout, HTTP error). The message
     names the method and the transport error's class: an RPC URL may carry an API key, and the
     transport's own message quotes it."""
+
+
+class ReceiptMissing(OperationalError):
+    """A transaction recorded as mined has no receipt on the node (a lagging backend, a reorg):
+    not an order failure; the run stops and the order stays open to be settled."""
 
 
 class ContractCompileError(OperationalError):

@@ -26,7 +26,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.types import TxReceipt
 
-from core.chain.errors import TransactionReverted
+from core.chain.errors import ReceiptMissing, TransactionReverted
 from core.chain.nonces import NonceAllocator
 from core.chain.tx import ContractCall, revert_reason
 from core.errors import ExecutionError, TemporaryError
@@ -35,6 +35,8 @@ from state.chain_intents import ChainIntent, ChainIntentStore
 from state.tables import utc_now
 
 MIN_FEE_BUMP_BPS = 1250
+RECEIPT_READS = 5
+"""How often a mined transaction's receipt is asked for before the node counts as lost."""
 """12.5 %: the smallest fee bump nodes accept for a same-nonce replacement (geth wants 10 %)."""
 _BENIGN_BROADCAST_ERRORS = ("already known", "already imported", "nonce too low")
 
@@ -327,13 +329,18 @@ class ExactlyOnceSender:
             raise NonceReplaced(f"decision {intent.decision_id}: {intent.error}")
         if intent.status == "failed":
             raise TransactionReverted(call.description, intent.error or "status 0")
-        try:
-            return self.w3.eth.get_transaction_receipt(intent.tx_hash)
-        except TransactionNotFound:  # a reset devnet, or a reorganised chain: never guess
-            raise ExecutionError(
-                f"decision {intent.decision_id}: recorded as mined in block "
-                f"{intent.block_number}, but this chain has no receipt for {intent.tx_hash}"
-            ) from None
+        for attempt in range(RECEIPT_READS):
+            try:
+                return self.w3.eth.get_transaction_receipt(intent.tx_hash)
+            except TransactionNotFound:  # a lagging node behind a load balancer, or a reorg
+                if attempt + 1 < RECEIPT_READS:
+                    time.sleep(self.config.poll_interval_s)
+        # Never guess, and never call it failed: it was seen mined. The run stops with the order
+        # and its transaction still open, for a person (or a restarted executor) to settle.
+        raise ReceiptMissing(
+            f"decision {intent.decision_id}: recorded as mined in block {intent.block_number}, "
+            f"but the node has no receipt for {intent.tx_hash}; the order stays open"
+        )
 
 
 def _call_json(call: ContractCall) -> str:

@@ -10,12 +10,14 @@ Every quantity is read off the chain.
 from __future__ import annotations
 
 import pytest
+from web3 import HTTPProvider
 
 from agents.executor_chain import ChainExecutor
 from agents.treasury import TreasuryAgent
 from core.chain.adapters.erc20 import Erc20
 from core.chain.anvil import increase_time
 from core.chain.deploy import QUOTE_TOKEN
+from core.chain.errors import ReceiptMissing
 from core.models import Side
 from state.chain_intents import ChainIntentStore
 from state.db import make_engine
@@ -151,3 +153,42 @@ def test_a_pool_moved_past_the_tolerance_reverts_the_signed_swap_and_nothing_is_
         assert executor.reconcile(books.portfolio()) == []  # the revert moved nothing
     finally:
         chain.align(PRICES)
+
+
+class LaggingProvider(HTTPProvider):
+    """A node behind a load balancer: once a receipt has been seen, the next ``misses`` reads
+    of it land on a backend that has not seen the block yet (null)."""
+
+    def __init__(self, url: str, *, misses: int) -> None:
+        super().__init__(url)
+        self.misses, self.seen = misses, set()
+
+    def make_request(self, method, params):
+        answer = super().make_request(method, params)
+        if method == "eth_getTransactionReceipt" and answer.get("result"):
+            tx = params[0]
+            if tx in self.seen and self.misses > 0:
+                self.misses -= 1
+                return {**answer, "result": None}
+            self.seen.add(tx)
+        return answer
+
+
+@pytest.mark.parametrize("misses", [2, 50])
+def test_a_receipt_that_goes_missing_after_mining_never_fails_the_order(chain, keys_dir,
+                                                                       db_url, misses):
+    """A lagging node: a few misses are waited out and the fill is booked; a receipt that
+    stays missing stops the run (ReceiptMissing) with the order still open, never failed."""
+    executor = restarted(chain, keys_dir, db_url)
+    decision = f"lagging-{misses}"
+    assert executor.submit(order(decision, Side.BUY, tick=0, notional=1_000))
+    executor.w3.provider = LaggingProvider(chain.anvil.rpc_url, misses=misses)
+    if misses <= 2:
+        [fill] = executor.settle(tick=1, bars=bars(1))
+        assert fill.decision_id == decision
+        assert OrderStore(make_engine(db_url)).by_decision(decision)[1] == "filled"
+        return
+    with pytest.raises(ReceiptMissing, match="the order stays open"):
+        executor.settle(tick=1, bars=bars(1))
+    assert OrderStore(make_engine(db_url)).by_decision(decision)[1] == "intent"
+    assert executor.failed == []
