@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from web3.logs import DISCARD
 
 from agents.executor import IntentBook
-from agents.executor_recovery import unbooked_orders
+from agents.executor_recovery import TRADE_STEPS, signed_steps, unbooked_orders
 from core.chain.adapters.aave_v3 import WITHDRAW_ALL, AaveV3Pool
 from core.chain.adapters.erc20 import Erc20
 from core.chain.adapters.uniswap_v2 import (
@@ -90,6 +90,12 @@ class ChainExecutorConfig(BaseModel):
     tolerance_units: int = Field(
         default=2, ge=0, description="Base units a balance may differ by (float bookkeeping)"
     )
+    opening_block: int | None = Field(
+        default=None, ge=0,
+        description="Live: the block before the run read the wallet it starts from; an earlier "
+        "run's order whose trade mined by then is already in those balances, so a restarted "
+        "executor records its fill without reporting it again",
+    )
 
 
 class ChainExecutor(IntentBook):
@@ -123,9 +129,15 @@ class ChainExecutor(IntentBook):
         for intent in self.sender.reconcile_all():
             log.info("executor.chain.reconciled_intent", decision_id=intent.decision_id,
                      status=intent.status)
-        self.resumed = unbooked_orders(self.store, self.sender.store, mode=config.mode,
-                                       chain_id=self.sender.chain_id, address=self.sender.address)
-        self.seen_decisions.update(order.decision_id for order in self.resumed)
+        self.resumed, abandoned = unbooked_orders(
+            self.store, self.sender.store, mode=config.mode, chain_id=self.sender.chain_id,
+            address=self.sender.address)
+        for order in abandoned:  # its approval went out, its trade never did: not done late
+            self.store.mark_failed(order.order_id, "abandoned: the process that decided it "
+                                   "ended before its trade was signed; never executed late")
+            self.failed.append(order.decision_id)
+            log.warning("executor.chain.abandoned_order", decision_id=order.decision_id)
+        self.seen_decisions.update(o.decision_id for o in [*self.resumed, *abandoned])
 
     # -- the executor interface ---------------------------------------------------------------
 
@@ -156,7 +168,10 @@ class ChainExecutor(IntentBook):
                 log.warning("executor.chain.order_failed", decision_id=order.decision_id,
                             error_class=type(error).__name__, error=str(error))
                 continue
-            if fill is not None:
+            if fill is not None and order in resumed and self._in_opening(order):
+                log.info("executor.chain.resumed_fill_in_opening", decision_id=order.decision_id,
+                         reason="mined before the run read the wallet it starts from")
+            elif fill is not None:
                 fills.append(fill)
             elif order in resumed:
                 still_resumed.append(order)  # driven again at the next settle, whatever its tick
@@ -182,6 +197,33 @@ class ChainExecutor(IntentBook):
             log.info("executor.chain.resumed_order_filled", decision_id=order.decision_id,
                      tick=tick, quantity=fill.quantity)
         return fill
+
+    def _in_opening(self, order: Order) -> bool:
+        """Whether the order's trade mined by the block the run's opening wallet was read at."""
+        opening = self.chain.opening_block
+        if opening is None:
+            return False
+        mined = [intent.block_number for step in TRADE_STEPS
+                 if (intent := self.sender.store.get(f"{order.decision_id}:{step}")) is not None
+                 and intent.block_number is not None]
+        return bool(mined) and max(mined) <= opening
+
+    def cancel_pending(self, *, reason: str) -> list[Order]:
+        """The run is ending: orders whose trade is signed stay open (their transaction may
+        still mine; a restarted executor books it), the rest are cancelled and returned."""
+        cancelled, open_at_end = [], []
+        for order in self.pending:
+            signed = signed_steps(order, self.sender.store, chain_id=self.sender.chain_id,
+                                  address=self.sender.address)
+            (open_at_end if set(signed) & set(TRADE_STEPS) else cancelled).append(order)
+        self.pending = []
+        for order in cancelled:
+            self.store.mark_failed(order.order_id, f"cancelled: {reason}")
+        for order in [*open_at_end, *self.resumed]:
+            log.warning("executor.chain.open_at_end", decision_id=order.decision_id,
+                        reason="its transaction is signed and may still mine; the order stays "
+                               "open for a restarted executor to book")
+        return cancelled
 
     def balances(self) -> dict[str, Decimal]:
         """The wallet's balances on chain: ``USD`` for the quote token, then each asset, then

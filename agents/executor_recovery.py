@@ -7,9 +7,10 @@ has a chain intent from this wallet on this chain. The chain executor drives tho
 transactions through the exactly-once sender (never signing a decision's transaction again)
 and books each fill once, through its ordinary ``settle``.
 
-An order with no chain intent at all never touched the chain; it is left as it is (a restart
-does not execute an order late that no transaction was signed for). This module reads only:
-it never signs, sends or writes.
+An order whose trade (swap, supply, withdraw) was never signed is not executed late: with only
+its approval signed it is abandoned (marked failed by the executor), and with nothing signed it
+never touched the chain and is left as it is. This module reads only: it never signs, sends or
+writes.
 """
 
 from __future__ import annotations
@@ -21,24 +22,36 @@ from state.orders import OrderStore
 
 ORDER_STEPS = ("approve", "swap", "supply", "withdraw")
 """The sender keys of one order's transactions: ``<decision id>:<step>``."""
+TRADE_STEPS = ("swap", "supply", "withdraw")
+"""The steps that move the order's money (an approval alone moves nothing)."""
 
 log = get_logger(__name__)
 
 
+def signed_steps(order: Order, intents: ChainIntentStore, *, chain_id: int,
+                 address: str) -> dict[str, str]:
+    """The order's transactions this wallet signed on this chain: step -> status."""
+    signed = {}
+    for step in ORDER_STEPS:
+        intent = intents.get(f"{order.decision_id}:{step}")
+        if intent is not None and intent.chain_id == chain_id and intent.from_address == address:
+            signed[step] = intent.status
+    return signed
+
+
 def unbooked_orders(orders: OrderStore, intents: ChainIntentStore, *, mode: str, chain_id: int,
-                    address: str) -> list[Order]:
-    """Open orders of ``mode`` with a transaction signed by ``address`` on ``chain_id``,
-    oldest first."""
-    found = []
+                    address: str) -> tuple[list[Order], list[Order]]:
+    """Open orders of ``mode`` with a transaction signed by ``address`` on ``chain_id``, oldest
+    first, as (to resume: their trade was signed, to abandon: only an approval was). An order
+    whose trade was never signed is never executed late, at a quote nobody judged."""
+    resume, abandon = [], []
     for order in orders.open_intents():
         if order.mode != mode:
             continue
-        signed = [intent for step in ORDER_STEPS
-                  if (intent := intents.get(f"{order.decision_id}:{step}")) is not None
-                  and intent.chain_id == chain_id and intent.from_address == address]
+        signed = signed_steps(order, intents, chain_id=chain_id, address=address)
         if not signed:
             continue
         log.info("executor.chain.unbooked_order", decision_id=order.decision_id,
-                 transactions={intent.decision_id: intent.status for intent in signed})
-        found.append(order)
-    return found
+                 transactions=signed)
+        (resume if set(signed) & set(TRADE_STEPS) else abandon).append(order)
+    return resume, abandon

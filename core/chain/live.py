@@ -189,6 +189,8 @@ class LiveVenue:
         """Connect; refuse unless the wallet holds exactly the ``cash_usd`` the run books."""
         url = rpc_url if rpc_url is not None else live_rpc_url()
         live = LiveChain.connect(chain, assets=assets, rpc_url=url)
+        # Whatever mined by this block is in the balances read next (core: opening_block).
+        opening_block = _node_call(lambda: live.w3.eth.block_number, "answer eth_blockNumber")
         on_chain = live.opening_cash()
         dust = Decimal(DUST_UNITS).scaleb(on_chain.as_tuple().exponent)
         if abs(on_chain - Decimal(repr(cash_usd))) > dust:
@@ -203,7 +205,7 @@ class LiveVenue:
             max_slippage_bps=policy.swap_slippage_bps(),
             deadline_s=policy.policy.execution.deadline_s,
             gas_cap_wei=policy.policy.execution.gas_cap_wei,
-            receipt_timeout_s=chain.receipt_timeout_s,
+            receipt_timeout_s=chain.receipt_timeout_s, opening_block=opening_block,
         )
         opening = live.opening_assets()
         log.info("chain.venue.ready", mode="live", treasury=live.treasury, assets=sorted(assets),

@@ -192,3 +192,53 @@ def test_a_receipt_that_goes_missing_after_mining_never_fails_the_order(chain, k
         executor.settle(tick=1, bars=bars(1))
     assert OrderStore(make_engine(db_url)).by_decision(decision)[1] == "intent"
     assert executor.failed == []
+
+
+def test_an_order_whose_trade_was_never_signed_is_abandoned_not_executed_late(
+        chain, keys_dir, db_url, treasury):
+    """A crashed before signing the swap, after its approval mined: B never signs a swap at a
+    fresh quote nobody judged; it marks the order failed and trades nothing."""
+    a = restarted(chain, keys_dir, db_url)
+    decision = "approved-only"
+    assert a.submit(order(decision, Side.BUY, tick=0, notional=2_000))
+    usdc = Erc20(chain.w3, chain.deployment.tokens[QUOTE_TOKEN])
+    a.sender.send(f"{decision}:approve", usdc.approve_exact(
+        chain.deployment.router, 2_000 * 10**6, spender_name="router"))
+    nonce = chain.w3.eth.get_transaction_count(treasury.address)
+
+    b = restarted(chain, keys_dir, db_url)
+    assert b.failed == [decision]
+    assert b.settle(tick=5, bars=bars(5)) == []
+    assert not b.submit(order(decision, Side.BUY, tick=5, notional=2_000))
+    _, status, _ = OrderStore(make_engine(db_url)).by_decision(decision)
+    assert status == "failed"
+    assert ChainIntentStore(make_engine(db_url)).get(f"{decision}:swap") is None
+    assert chain.w3.eth.get_transaction_count(treasury.address) == nonce  # nothing sent
+
+
+def test_ending_a_run_leaves_a_signed_trade_open_and_cancels_an_unsigned_one(
+        chain, keys_dir, db_url):
+    signed = crash_while_sending_the_swap(chain, keys_dir, db_url, after_broadcast=False)
+    b = restarted(chain, keys_dir, db_url)
+    assert b.submit(order("never-settled", Side.BUY, tick=7, notional=500))
+    cancelled = b.cancel_pending(reason="the run ended")
+    assert [o.decision_id for o in cancelled] == ["never-settled"]
+    store = OrderStore(make_engine(db_url))
+    assert store.by_decision("never-settled")[1] == "failed"
+    assert store.by_decision(signed)[1] == "intent"  # its swap may still mine
+    [fill] = restarted(chain, keys_dir, db_url).settle(tick=8, bars=bars(8))
+    assert fill.decision_id == signed
+
+
+def test_a_live_restart_records_a_fill_already_in_the_opening_wallet_without_reporting_it(
+        chain, keys_dir, db_url):
+    """Live starts from the wallet as read at opening_block: an earlier run's swap mined by
+    then is already in those balances, so it is recorded filled but not booked again."""
+    decision = crash_while_sending_the_swap(chain, keys_dir, db_url, after_broadcast=True)
+    read_at = chain.w3.eth.block_number
+    b = ChainExecutor(executor_config(chain, keys_dir, opening_block=read_at), db_url=db_url,
+                      password=PASSWORD)
+    assert b.settle(tick=2, bars=bars(2)) == []
+    _, status, stored = OrderStore(make_engine(db_url)).by_decision(decision)
+    assert status == "filled" and stored.decision_id == decision
+    assert b.resumed == []
