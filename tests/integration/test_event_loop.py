@@ -101,21 +101,24 @@ def test_exits_denials_and_resizes_give_the_same_run(tmp_path, seed):
 
 
 def test_several_positions_held_through_quiet_bars_give_the_same_run(tmp_path):
-    """No exits: positions are held while bars coast, and with max_position_share 0.5 two are
-    held at once, so a coasted run marks several positions in one pass (their equity summed
-    exactly as PortfolioState.equity_usd sums it)."""
+    """No exits: positions are held while bars coast, and with max_position_share 0.3 three
+    are held at once, so a coasted run marks several positions in one pass (their values summed
+    in the order PortfolioState.equity_usd sums them: with three, the order shows)."""
     policy = write_policy(tmp_path, auto_max=100_000)
-    s = settings(policy=policy, assets=("BTC", "ETH"), seed=5)
+    policy.write_text(policy.read_text().replace('assets = ["BTC", "ETH"]',
+                                                 'assets = ["BTC", "ETH", "SOL"]')
+                      .replace("max_share = 0.5", "max_share = 0.3"))
+    s = settings(policy=policy, assets=("BTC", "ETH", "SOL"), seed=5)
     data = market(s, bars=800)
-    held_two = []
+    held_three = []
 
     def on_tick(tick, portfolio):
-        held_two.append(sum(p.quantity > 0 for p in portfolio.positions.values()) >= 2)
+        held_three.append(sum(p.quantity > 0 for p in portfolio.positions.values()) >= 3)
 
     session = Session(s, data=data, db_url=f"sqlite:///{tmp_path / 'probe.db'}",
                       runtime="local", gate="approve")
     session.run(data.n_bars, event_driven=False, on_tick=on_tick)
     session.finish()
-    assert sum(held_two) > 50  # two positions at once on many bars
+    assert sum(held_three) > 50  # three positions at once on many bars
     woken, bars, _ = assert_same_run(s, data, tmp_path)
     assert woken < bars / 2
