@@ -90,6 +90,8 @@ def _markers(trades: list[dict], closed_trades: int, *, market: MarketData,
     buys: tuple[list, list] = ([], [])
     sells: tuple[list, list] = ([], [])
     for n, trade in enumerate(trades):
+        if trade["asset"] not in first_close:  # a lending receipt: no price line to mark on
+            continue
         buys[0].append(_as_time(trade["entry_time"]))
         buys[1].append(y(trade["asset"], trade["entry_price"]))
         if n < closed_trades:  # the rest are open positions marked at the end, not sold

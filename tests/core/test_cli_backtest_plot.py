@@ -66,3 +66,17 @@ def test_plot_onto_a_folder_or_an_unknown_format_names_the_option(tmp_path, db_u
     result = backtest("--bars", "50", "--plot", str(out), "--db", db_url)
     assert result.exit_code == 2
     assert result.stderr.strip().startswith(f"error: --plot {out}: unknown image format 'txt'")
+
+
+def test_lending_round_trips_are_left_off_the_price_panel(tmp_path, db_url):
+    """treasury_regime lends its base layer (AUSDC, no price line): the plot marks the market
+    trades only, and lending never breaks it."""
+    out, report = tmp_path / "lend.png", tmp_path / "lend.json"
+    result = backtest("--strategy", "treasury_regime", "--param", "valuation_period=100",
+                      "--param", "trend_slow=60", "--bars", "300", "--plot", str(out),
+                      "--json", str(report), "--db", db_url)
+    assert result.exit_code == 0, result.output
+    trades = json.loads(report.read_text())["trades"]
+    market = [t for t in trades if t["side"] != "lend"]
+    assert market and len(market) < len(trades)  # both kinds happened
+    assert f"wrote {out} (300 bars, {len(market)} buys," in result.stderr
