@@ -172,7 +172,9 @@ class MarketIntelAgent:
 def trailing_volatilities(close: np.ndarray) -> list[float | None]:
     """``trailing_volatility`` of every row of an (assets × bars) close block in one call
     (numpy reduces each row as it reduces a single series: the same floats)."""
-    window = close[:, -PHASE_LOOKBACK_BARS - 1 :]
+    # Row-contiguous, so each row reduces exactly as a lone series does (a column-major block
+    # would be reduced in another order: other floats).
+    window = np.ascontiguousarray(close[:, -PHASE_LOOKBACK_BARS - 1 :])
     if window.shape[1] < 3:
         return [None] * len(close)
     return np.std(np.diff(np.log(window), axis=1), axis=1, ddof=1).tolist()

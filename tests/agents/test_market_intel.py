@@ -13,6 +13,7 @@ from agents.market_intel import (
     PHASE_LOOKBACK_BARS,
     MarketIntelAgent,
     classify_phase,
+    trailing_volatilities,
     trailing_volatility,
 )
 from core.feeds.base import MarketData
@@ -243,3 +244,11 @@ def test_a_precomputed_snapshot_is_the_validated_snapshot_of_the_whole_feed_colu
     )
     assert fast.model_dump() == expected.model_dump()
     assert MarketSnapshot.model_validate(fast.model_dump()) == expected
+
+
+def test_volatilities_of_a_block_equal_each_series_alone_whatever_its_memory_order():
+    rng = np.random.default_rng(3)
+    close = np.exp(np.cumsum(rng.normal(0, 0.01, (20, 80)), axis=1)) * 100
+    for block in (close, np.asfortranarray(close)):
+        expected = [trailing_volatility(np.ascontiguousarray(row)) for row in close]
+        assert trailing_volatilities(block) == expected
