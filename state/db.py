@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,27 @@ def open_existing(url: str) -> Engine:
     _use_sqlite_pragmas(engine)
     _create_tables(engine, shown)  # only tables added since the database was made
     return engine
+
+
+@contextmanager
+def dbapi_transaction(engine: Engine) -> Iterator[Any]:
+    """A cursor in one transaction on a pooled connection, below SQLAlchemy's Connection (whose
+    own cost per transaction was as large as a small insert's): committed if the block ends,
+    rolled back on any error, the connection back to the pool either way. Errors arrive as the
+    driver's own classes."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
 
 
 def _parse(url: str) -> tuple[URL, str]:

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, func, insert, select
 from core.canonical import canonical_bytes
 from core.errors import AuditError
 from core.models import GENESIS_HASH, DecisionLogEntry
+from state.db import dbapi_transaction
 from state.log_chain import VerifyResult, chain_hash, entry_hash, verify
 from state.tables import LogEntryRow, as_utc, utc_now
 
@@ -144,24 +145,10 @@ class DecisionLog:
             )
 
     def _write(self, rows: list[Any]) -> None:
-        """One transaction of inserts straight on a pooled connection's DBAPI cursor.
-
-        Below SQLAlchemy's Connection, whose own cost per transaction was as large as a small
-        insert's, and a run commits once per tick. Errors arrive as the driver's own classes.
-        """
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.executemany(self._insert_sql, rows)
-            finally:
-                cursor.close()
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            connection.close()  # back to the pool
+        """One transaction of inserts straight on a pooled connection's DBAPI cursor (a run
+        commits once per tick)."""
+        with dbapi_transaction(self._engine) as cursor:
+            cursor.executemany(self._insert_sql, rows)
 
     def _rechain_on_database_head(self) -> bool:
         """Give the buffered entries new places after the database's head; False if unmoved."""

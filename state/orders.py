@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from core.canonical import canonical_bytes
 from core.errors import ExecutionError
 from core.models import Fill, Order
+from state.db import dbapi_transaction
 from state.tables import OrderRow, OrderStatus
 
 _TABLE = OrderRow.__table__
@@ -134,18 +135,6 @@ class _Statement:
     def run(self, params: dict[str, Any]) -> int:
         """Execute and commit; the number of rows it touched."""
         args = params if self._order is None else tuple(params[name] for name in self._order)
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self._sql, args)
-                touched = cursor.rowcount
-            finally:
-                cursor.close()
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            connection.close()  # back to the pool
-        return touched
+        with dbapi_transaction(self._engine) as cursor:
+            cursor.execute(self._sql, args)
+            return cursor.rowcount
