@@ -328,9 +328,15 @@ class ChainExecutor(IntentBook):
             raise ExecutionError(f"{order.decision_id}: the lending pool moved no {token.symbol}")
         price = self._receipt_price(order.asset, block=receipt["blockNumber"])
         amount = float(_units(cash, token.decimals))
+        quantity = amount / price
+        if (order.side is Side.SELL and order.quantity
+                and pool.supplied(token.address, self.address) == 0):
+            # Everything came back: the books' whole position closes, not all but the pool's
+            # rounding to a base unit (which would stay booked as dust).
+            quantity, price = order.quantity, amount / order.quantity
         bar_time = next(iter(bars.values())).ts if bars else order.created_at
         fill = Fill(order_id=order.order_id, decision_id=order.decision_id, tick=tick,
-                    ts=bar_time, asset=order.asset, side=order.side, quantity=amount / price,
+                    ts=bar_time, asset=order.asset, side=order.side, quantity=quantity,
                     price=price, fee_usd=0.0, slippage_bps=0.0)
         log.info("executor.chain.lent", decision_id=order.decision_id, side=order.side.value,
                  units=cash, tx=receipt["transactionHash"].to_0x_hex())

@@ -200,7 +200,7 @@ def test_a_deposit_earns_the_pools_interest_and_a_withdrawal_brings_it_back(chai
     executor.submit(withdrawal)
     [back] = executor.settle(tick=3, bars=bars(3))
     after = books.apply([back])
-    assert after.quantity("AUSDC") == pytest.approx(0, abs=1e-9)
+    assert after.quantity("AUSDC") == 0 and "AUSDC" not in after.positions
     assert AaveV3Pool(chain.w3, chain.deployment.pool).supplied(usdc_address, treasury.address) == 0
     assert executor.reconcile(after) == []
     assert after.realized_pnl_usd == pytest.approx(2_500, rel=1e-3)  # the interest

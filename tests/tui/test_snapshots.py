@@ -28,6 +28,11 @@ async def _decisions(pilot) -> None:
     await wait_for_rows(pilot, "#decisions")
     await wait_for_text(pilot, "#trace", "outcome:")
     await wait_for_text(pilot, "#audit", "audit: OK")
+    # The table sizes its columns to the rows on a later refresh: let it, before the picture
+    # (a loaded machine once took it with the columns still at their header widths).
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 async def _policy(pilot) -> None:
