@@ -93,10 +93,12 @@ class Governor:
         kill_switch: KillSwitchBoard | None = None,  # the shared switch other channels flip
         venue: Venue | None = None,  # a chain run's: block time and pool prices per bar
         lendable: frozenset[str] = frozenset(),  # receipt assets the executor can lend into
+        stale_after_s: float | None = None,  # live: a bar older than this (by clock) is not traded
     ) -> None:
         self.rt = runtime
         self.venue = venue
         self.lendable = lendable
+        self.stale_after_s = stale_after_s
         self.policy = policy
         self.log = decision_log
         self.gate = human_gate
@@ -126,20 +128,36 @@ class Governor:
             if self.mode != "paper":
                 self._reconcile(portfolio)
             self.history.observe(now=self.policy_clock(snapshot), equity_usd=portfolio.equity_usd)
-            sentiment: SentimentReading = self.rt.call(
-                "sentiment", "score", tick=tick, ts=snapshot.ts
-            )
-            positions = self.rt.call("treasury", "open_positions")  # for exits (agents/exits.py)
-            proposals: list[Proposal] = self.rt.call(
-                "strategy", "propose", snapshot, sentiment, portfolio, positions=positions
-            )
-            for proposal in proposals:
-                self._decide(proposal, snapshot, sentiment, portfolio)
+            if not self._stale(snapshot):
+                sentiment: SentimentReading = self.rt.call(
+                    "sentiment", "score", tick=tick, ts=snapshot.ts
+                )
+                positions = self.rt.call("treasury", "open_positions")  # exits (agents/exits.py)
+                proposals: list[Proposal] = self.rt.call(
+                    "strategy", "propose", snapshot, sentiment, portfolio, positions=positions
+                )
+                for proposal in proposals:
+                    self._decide(proposal, snapshot, sentiment, portfolio)
             self._human_gate(portfolio)
         finally:
             self.log.flush()
         self._end_tick(snapshot.ts, portfolio)
         return portfolio
+
+    def _stale(self, snapshot: MarketSnapshot) -> bool:
+        """A live bar the pipeline reached too late to act on (it fell behind the feed): it is
+        settled and marked, but no strategy proposes on prices that old. Logged."""
+        if self.stale_after_s is None:
+            return False
+        age_s = (self.clock() - snapshot.ts).total_seconds()
+        if age_s <= self.stale_after_s:
+            return False
+        log.warning("governor.stale_bar", tick=snapshot.tick, age_s=round(age_s, 3),
+                    limit_s=self.stale_after_s)
+        self.log.append(f"run-{self.run_id}", "StaleBarSkipped", {
+            "tick": snapshot.tick, "bar_ts": snapshot.ts, "age_s": age_s,
+            "limit_s": self.stale_after_s})
+        return True
 
     def coast(self, tick: int) -> PortfolioState:
         """A bar where nothing can act (core/event_loop.py): mark the treasury to its closes and

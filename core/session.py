@@ -161,6 +161,8 @@ class Session:
             venue=self.venue,
             lendable=frozenset(settings.execution.lending_rates if self.venue is None
                                else self.venue.executor_config.lending),
+            # Live: a bar reached more than a bar late (the pipeline fell behind) is not traded.
+            stale_after_s=2 * data.bar_seconds() if settings.run.mode == "live" else None,
         )
         self.decision_log.append(
             f"run-{self.run_id}",

@@ -197,3 +197,33 @@ def test_two_exits_of_one_holding_in_one_tick_sell_it_once(tmp_path, db_url):
     assert sells_filled, "the first exit should fill"
     assert failed and all("is held and free" in e.payload["error"] for e in failed)
     assert verify(engine).ok
+
+
+def test_a_bar_reached_too_late_is_marked_but_not_traded_on(tmp_path, db_url):
+    """Live runs give the governor stale_after_s: a bar whose time is further behind the clock
+    settles and marks, but no strategy proposes on it, and the log says so."""
+    policy_path = write_policy(tmp_path, auto_max=100_000)
+    s = settings(policy=policy_path, assets=("BTC", "ETH"))
+    engine = make_engine(db_url)
+    data = market(s, bars=120)
+    clock = Clock()
+
+    def governor_with(limit_s):
+        runtime = LocalRuntime(build_specs(s, data=data, db_url=db_url, run_id="t"))
+        return Governor(runtime=runtime, policy=PolicyEngine.load(policy_path),
+                        decision_log=DecisionLog(engine), human_gate=QueueGate(ApprovalQueue(
+                            engine, approvers=ApprovalsConfig(cli=("alice",)), clock=clock)),
+                        run_id="t", clock=clock, stale_after_s=limit_s)
+
+    fresh = governor_with(None)  # no limit: the same bars propose
+    for tick in range(120):
+        fresh.step(tick)
+    assert fresh.state.stages[Stage.PROPOSAL_CREATED] > 0
+
+    late = governor_with(3_600.0)  # the clock is years past these bars
+    for tick in range(120):
+        late.step(tick)
+    assert late.state.stages[Stage.PROPOSAL_CREATED] == 0
+    assert late.state.ticks == 120 and late.state.portfolio.tick == 119  # still marked
+    skipped = [e for e in late.log.entries() if e.stage == "StaleBarSkipped"]
+    assert len(skipped) == 120 and skipped[0].payload["limit_s"] == 3_600.0
