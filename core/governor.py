@@ -11,9 +11,7 @@ verdict is logged with the context it was judged in, so `quorum policy replay` c
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +39,7 @@ from core.policy_context import (
     context_record,
     kill_switch_backstop,
 )
+from core.run_state import RunState
 from core.wiring import Runtime, Venue
 from policies.base import PolicyContext
 from policies.engine import PolicyEngine, unexecutable
@@ -59,23 +58,6 @@ APPROVAL_STAGE = {
     ApprovalStatus.REJECTED: Stage.APPROVAL_REJECTED,
     ApprovalStatus.EXPIRED: Stage.APPROVAL_EXPIRED,
 }
-
-
-@dataclass
-class RunState:
-    """What the governor tracks across ticks for one run."""
-
-    outcomes: dict[str, str] = field(default_factory=dict)  # decision id -> latest outcome
-    stages: Counter = field(default_factory=Counter)
-    awaiting: dict[str, Order] = field(default_factory=dict)  # approval request id -> order
-    in_flight: dict[str, Order] = field(default_factory=dict)  # decision id -> submitted order
-    equity: list[float] = field(default_factory=list)
-    times: list[datetime] = field(default_factory=list)
-    holding: list[bool] = field(default_factory=list)
-    """At each bar's close: any market position open (lending receipts are not exposure)."""
-    denied_by_rule: Counter = field(default_factory=Counter)
-    ticks: int = 0
-    portfolio: PortfolioState | None = None
 
 
 class Governor:
@@ -276,7 +258,7 @@ class Governor:
             self._record(decision_id, Stage.POLICY_DENIED, refused, outcome="denied")
             self.state.denied_by_rule["executable"] += 1
             return
-        reserved = self._reserved_by_asset()
+        reserved = self.state.reserved_by_asset()
         assessment = self.rt.call(
             "risk", "assess", proposal, snapshot, portfolio, reserved_usd=sum(reserved.values())
         )
@@ -359,30 +341,9 @@ class Governor:
                          outcome="cancelled")
         self.log.flush()
 
-    def _refusal(self, order: Order, portfolio: PortfolioState) -> str | None:
-        """Why the portfolio cannot take this order now, or None.
-
-        Checked for every order just before it is submitted: an approval can come long after
-        its proposal, and two proposals of one tick may together ask for more than there is.
-        """
-        if self.kill_switch_engaged and order.side is Side.BUY:
-            return "kill switch engaged: only exits are executed"
-        in_flight = [o for o in self.state.in_flight.values() if o.asset == order.asset]
-        if order.side is Side.SELL:
-            held = portfolio.quantity(order.asset)
-            held -= sum(o.quantity or 0.0 for o in in_flight if o.side is Side.SELL)
-            wanted = order.quantity or order.notional_usd / portfolio.prices.get(order.asset, 1.0)
-            if wanted > held * (1 + 1e-9):
-                return f"sell of {wanted:.8g} {order.asset} but only {held:.8g} is held and free"
-            return None
-        reserved = sum(o.notional_usd for o in self.state.in_flight.values() if o.side is Side.BUY)
-        spendable = portfolio.cash_usd - reserved
-        if order.notional_usd > spendable * (1 + 1e-9):
-            return f"buy of {order.notional_usd:,.2f} but only {spendable:,.2f} cash is free"
-        return None
-
     def _submit(self, order: Order, portfolio: PortfolioState) -> None:
-        problem = self._refusal(order, portfolio)
+        problem = self.state.refusal(order, portfolio,
+                                     kill_switch_engaged=self.kill_switch_engaged)
         if problem:
             self._record(order.decision_id, Stage.ORDER_FAILED,
                          {"order": order, "error": problem}, outcome="failed")
@@ -421,14 +382,6 @@ class Governor:
         sells = sum(1 for fill in fills if fill.side is Side.SELL)
         if sells:
             self.history.record_closed(self.rt.call("treasury", "closed_trades")[-sells:])
-
-    def _reserved_by_asset(self) -> dict[str, float]:
-        """Buys awaiting approval or fill: cash promised, exposure not yet in the portfolio."""
-        reserved: dict[str, float] = {}
-        for order in (*self.state.awaiting.values(), *self.state.in_flight.values()):
-            if order.side is Side.BUY:
-                reserved[order.asset] = reserved.get(order.asset, 0.0) + order.notional_usd
-        return reserved
 
     def _record(self, decision_id: str, stage: Stage, payload: Any, *, outcome: str | None = None) -> None:
         self.log.append(decision_id, stage.value, payload)
