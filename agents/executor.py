@@ -9,6 +9,7 @@ The executor is never retried automatically by the runtime.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -68,19 +69,31 @@ class IntentBook:
                 self.store.mark_failed(order.order_id, f"cancelled: {reason}")
         return cancelled
 
+    def close(self) -> None:
+        """Write out whatever the order store has buffered (a batched backtest's last orders)."""
+        if self.store is not None:
+            self.store.close()
+
 
 class PaperExecutor(IntentBook):
-    """Simulated fills: the next bar's open, moved against us by the slippage model, plus fee."""
+    """Simulated fills: the next bar's open, moved against us by the slippage model, plus fee.
+
+    ``commit_interval_s`` > 0 (backtests only) batches the order store's commits: orders are
+    written at most that often and on ``close``, which the runtime calls at shutdown.
+    """
 
     def __init__(self, config: ExecutionConfig, *, db_url: str | None,
-                 start: datetime | None = None) -> None:
-        super().__init__(OrderStore(make_engine(db_url)) if db_url else None)
+                 start: datetime | None = None, commit_interval_s: float = 0.0) -> None:
+        super().__init__(
+            OrderStore(make_engine(db_url), commit_interval_s=commit_interval_s)
+            if db_url else None
+        )
         self.config = config
         self.start = start
         """The run's first bar: where paper lending's receipt prices start at 1."""
-        self.last_bars: dict[str, Bar] = {}  # the bars orders were placed on
+        self.last_bars: Mapping[str, Bar] = {}  # the bars orders were placed on
 
-    def settle(self, *, tick: int, bars: dict[str, Bar]) -> list[Fill]:
+    def settle(self, *, tick: int, bars: Mapping[str, Bar]) -> list[Fill]:
         """Fill every order submitted before ``tick`` at bar ``tick``'s open."""
         due = [order for order in self.pending if order.tick < tick]
         self.pending = [order for order in self.pending if order.tick >= tick]
@@ -94,7 +107,7 @@ class PaperExecutor(IntentBook):
                 self._fail(order, f"no bar for {order.asset} at tick {tick}")
             placed_on = self.last_bars.get(order.asset, bar)
             fills.append(self._fill(order, bar, tick, known_volume=placed_on.volume))
-        self.last_bars = dict(bars)
+        self.last_bars = bars  # a snapshot's (frozen); a backtest's builds only what is read
         return fills
 
     def receipt_prices(self, *, ts: datetime) -> dict[str, float]:
@@ -104,7 +117,7 @@ class PaperExecutor(IntentBook):
         return {asset: receipt_price(rate, start=self.start, ts=ts)
                 for asset, rate in self.config.lending_rates.items()}
 
-    def _lend(self, order: Order, tick: int, bars: dict[str, Bar]) -> Fill:
+    def _lend(self, order: Order, tick: int, bars: Mapping[str, Bar]) -> Fill:
         """A deposit (buy) or withdrawal (sell) of a receipt asset at its accrued price: no fee,
         no slippage, at the time of the bar the orders fill on."""
         if self.start is None or not bars:

@@ -8,7 +8,8 @@ market phase. It never reads a bar after t.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from math import isnan
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agents.compute import IndicatorRequest, IndicatorSpec, StandardSet
+from agents.snapshot_rows import BarRows, LazyRows
 from core.feeds.base import MarketData
 from core.models import (
     Bar,
@@ -68,6 +70,7 @@ class MarketIntelAgent:
         # full-history value up to floating-point rounding (the running sum starts elsewhere).
         self.window = max(10 * self.request.lookback, PHASE_LOOKBACK_BARS) + 2
         self.observed = 0
+        self._index = {asset: i for i, asset in enumerate(data.assets)}
 
     @property
     def n_bars(self) -> int:
@@ -103,26 +106,33 @@ class MarketIntelAgent:
 
     def _observe_precomputed(self, tick: int) -> MarketSnapshot:
         """``observe`` over the whole-feed indicators: the same snapshot, read from one
-        (bars × assets × indicators) block with one list conversion per tick, and built without
-        re-validating the indicators it computed itself (a backtest wakes on many bars)."""
+        (bars × assets × indicators) block. Its bars, indicators and volatilities are built per
+        asset when first read (agents/snapshot_rows.py): a strategy and the governance read one
+        or two of 50 assets, and a backtest wakes on many bars."""
         keys, block, warm = self._tick_block()
-        data, assets = self.data, self.data.assets
-        indicators = _values(assets, keys, block[tick], warm[tick])
-        if tick > 0:
-            previous = _values(assets, keys, block[tick - 1], warm[tick - 1])
-        else:
-            previous = {asset: dict.fromkeys(keys) for asset in assets}
+        data, assets, index = self.data, self.data.assets, self._index
         ts = data.time(tick)
-        columns = zip(assets, data.open[:, tick].tolist(), data.high[:, tick].tolist(),
-                      data.low[:, tick].tolist(), data.close[:, tick].tolist(),
-                      data.volume[:, tick].tolist(), strict=True)
-        bars = {asset: Bar(asset=asset, ts=ts, open=o, high=h, low=lo, close=c, volume=v)
-                for asset, o, h, lo, c, v in columns}  # validating a Bar beats model_construct
+
+        def bar(i: int) -> Bar:
+            return Bar(asset=assets[i], ts=ts, open=float(data.open[i, tick]),
+                       high=float(data.high[i, tick]), low=float(data.low[i, tick]),
+                       close=float(data.close[i, tick]), volume=float(data.volume[i, tick]))
+
+        def closes() -> dict[str, float]:
+            return dict(zip(assets, data.close[:, tick].tolist(), strict=True))
+
+        def volatility(i: int) -> float | None:
+            return trailing_volatility(data.close[i, : tick + 1])
+
         self.observed += 1
         return MarketSnapshot.model_construct(
-            tick=tick, ts=ts, bars=bars, indicators=indicators, previous_indicators=previous,
-            volatility=dict(zip(assets, trailing_volatilities(data.close[:, : tick + 1]),
-                                strict=True)),
+            tick=tick, ts=ts, bars=BarRows(assets, index, bar, closes),
+            indicators=LazyRows(assets, index, _row_values(keys, block[tick], warm[tick])),
+            previous_indicators=LazyRows(
+                assets, index,
+                _row_values(keys, block[tick - 1], warm[tick - 1]) if tick > 0
+                else lambda i: dict.fromkeys(keys)),
+            volatility=LazyRows(assets, index, volatility),
             phase=classify_phase(data.close[0, : tick + 1]),
         )
 
@@ -169,34 +179,31 @@ class MarketIntelAgent:
         return {"observed": self.observed, "assets": list(self.data.assets)}
 
 
-def trailing_volatilities(close: np.ndarray) -> list[float | None]:
-    """``trailing_volatility`` of every row of an (assets × bars) close block in one call
-    (numpy reduces each row as it reduces a single series: the same floats)."""
-    # Row-contiguous, so each row reduces exactly as a lone series does (a column-major block
-    # would be reduced in another order: other floats).
-    window = np.ascontiguousarray(close[:, -PHASE_LOOKBACK_BARS - 1 :])
-    if window.shape[1] < 3:
-        return [None] * len(close)
-    return np.std(np.diff(np.log(window), axis=1), axis=1, ddof=1).tolist()
-
-
-def _values(assets: Sequence[str], keys: list[str], rows: np.ndarray, warming: bool
-            ) -> dict[str, IndicatorValues]:
-    """Each asset's indicator values from its row of ``rows``; NaN (warm-up) becomes None,
+def _row_values(keys: list[str], rows: np.ndarray, warming: bool
+                ) -> Callable[[int], IndicatorValues]:
+    """Asset i's indicator values from its row of ``rows``; NaN (warm-up) becomes None,
     looked for only on bars where ``warming`` says some value is NaN."""
-    lists = rows.tolist()
-    if warming:
-        lists = [[None if isnan(value) else value for value in row] for row in lists]
-    return {asset: dict(zip(keys, row, strict=True)) for asset, row in zip(assets, lists,
-                                                                            strict=True)}
+    def values(i: int) -> IndicatorValues:
+        row = rows[i].tolist()
+        if warming:
+            row = [None if isnan(value) else value for value in row]
+        return dict(zip(keys, row, strict=True))
+
+    return values
 
 
 def trailing_volatility(close: np.ndarray) -> float | None:
-    """Standard deviation of per-bar log returns over the last PHASE_LOOKBACK_BARS bars."""
-    window = close[-PHASE_LOOKBACK_BARS - 1 :]
-    if len(window) < 3:
+    """Standard deviation (ddof 1) of per-bar log returns over the last PHASE_LOOKBACK_BARS bars.
+
+    ``np.std``'s own steps (numpy's sums, IEEE division and square root), without its generic
+    overhead: the same floats (tests/agents/test_market_intel.py holds it to ``np.std``)."""
+    logs = np.log(close[-PHASE_LOOKBACK_BARS - 1 :])
+    n = len(logs) - 1
+    if n < 2:
         return None
-    return float(np.std(np.diff(np.log(window)), ddof=1))
+    returns = logs[1:] - logs[:-1]
+    deviations = returns - float(np.add.reduce(returns)) / n
+    return math.sqrt(float(np.add.reduce(deviations * deviations)) / (n - 1))
 
 
 def classify_phase(close: np.ndarray) -> MarketPhase:

@@ -126,6 +126,7 @@ class SentimentAgent:
         items = sorted(_load(self.path), key=lambda item: item.epoch_seconds)
         self._items = items
         self._times = [item.epoch_seconds for item in items]
+        self._headlines: list[Headline | None] = [None] * len(items)  # built when first shown
         self.scored = 0
 
     def score(self, *, tick: int, ts: datetime) -> SentimentReading:
@@ -136,31 +137,49 @@ class SentimentAgent:
         start = bisect_left(self._times, now - self.config.lookback_hours * 3600.0)
         stop = bisect_right(self._times, now)
         sums: dict[str | None, list[float]] = {}  # asset → [weighted score, weight]
+        half_life_hours = self.config.half_life_hours
         for item in self._items[start:stop]:
-            weight = 0.5 ** ((now - item.epoch_seconds) / 3600.0 / self.config.half_life_hours)
-            acc = sums.setdefault(item.asset, [0.0, 0.0])
+            weight = 0.5 ** ((now - item.epoch_seconds) / 3600.0 / half_life_hours)
+            acc = sums.get(item.asset)
+            if acc is None:
+                acc = sums[item.asset] = [0.0, 0.0]
             acc[0] += weight * item.score
             acc[1] += weight
         market = sums.get(None, [0.0, 0.0])
-        per_asset = {}
-        for asset in self.assets:
-            own = sums.get(asset, [0.0, 0.0])
-            per_asset[asset] = _mean(own[0] + market[0], own[1] + market[1])
+        # An asset without items of its own scores the market-wide items alone: its own sums are
+        # [0.0, 0.0] and 0.0 + x is x for every sum here (they start at +0.0, and a float sum
+        # starting there is never -0.0), so one mean serves them all. Dict order stays
+        # self.assets': assigning to a key already present keeps its place.
+        per_asset = dict.fromkeys(self.assets, _mean(market[0], market[1]))
+        for asset, own in sums.items():
+            if asset is not None and asset in per_asset:
+                per_asset[asset] = _mean(own[0] + market[0], own[1] + market[1])
         overall = _mean(sum(acc[0] for acc in sums.values()), sum(acc[1] for acc in sums.values()))
         self.scored += 1
-        latest = self._items[max(start, stop - self.config.headlines_kept):stop]
         return SentimentReading(
             tick=tick,
             ts=ts,
             per_asset=per_asset,
             mood=50.0 * (1.0 + overall),
             items_scored=stop - start,
-            headlines=tuple(
-                Headline(ts=datetime.fromtimestamp(item.epoch_seconds, UTC), asset=item.asset,
-                         text=item.text)
-                for item in latest
-            ),
+            headlines=self._latest(start, stop),
         )
+
+    def _latest(self, start: int, stop: int) -> tuple[Headline, ...]:
+        """The last ``headlines_kept`` items of the window, oldest first; each item's Headline is
+        built once and shared by every reading that shows it (Headline is frozen)."""
+        latest = []
+        cache = self._headlines
+        for index in range(max(start, stop - self.config.headlines_kept), stop):
+            headline = cache[index]
+            if headline is None:
+                item = self._items[index]
+                headline = cache[index] = Headline(
+                    ts=datetime.fromtimestamp(item.epoch_seconds, UTC), asset=item.asset,
+                    text=item.text,
+                )
+            latest.append(headline)
+        return tuple(latest)
 
     def health(self) -> dict[str, Any]:
         return {"scored": self.scored, "headlines": len(self._items), "source": self.path.name}

@@ -63,7 +63,8 @@ class EventLoop:
             if should_stop():
                 break
             if active is None or self._wakes(tick, active, exits=exits):
-                portfolio = governor.step(tick)
+                quiet = None if active is None or active[tick] else self._quiet(exits)
+                portfolio = governor.step(tick, quiet=quiet)
                 self.woken += 1
                 tick += 1
             else:
@@ -78,8 +79,13 @@ class EventLoop:
         state = self.governor.state
         if active[tick] or state.in_flight:  # a signal, or an order to fill at this open
             return True
-        held = state.portfolio.positions.values() if state.portfolio else ()
-        return exits and any(position.quantity > 0 for position in held)
+        return exits and _holds(state.portfolio)
+
+    @staticmethod
+    def _quiet(exits: bool) -> Callable[[PortfolioState], bool]:
+        """For a bar no strategy signals on: after its fills, is there no stop to judge either?
+        (Then the bar only fills and marks: its whole tick would propose nothing.)"""
+        return lambda portfolio: not (exits and _holds(portfolio))
 
     @staticmethod
     def _next_wake(tick: int, stop: int, wake_at: np.ndarray) -> int:
@@ -89,3 +95,9 @@ class EventLoop:
         i = int(np.searchsorted(wake_at, tick, side="right"))
         wake = int(wake_at[i]) if i < len(wake_at) else stop
         return min(wake, stop, tick + MAX_SPAN)
+
+
+def _holds(portfolio: PortfolioState | None) -> bool:
+    """True if ``portfolio`` holds some position (a stop may fire on it)."""
+    held = portfolio.positions.values() if portfolio else ()
+    return any(position.quantity > 0 for position in held)

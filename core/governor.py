@@ -98,8 +98,12 @@ class Governor:
 
     # -- the tick ---------------------------------------------------------------------------
 
-    def step(self, tick: int) -> PortfolioState:
-        """Run one whole tick; the decision log is flushed before this returns."""
+    def step(self, tick: int, *, quiet: Callable[[PortfolioState], bool] | None = None
+             ) -> PortfolioState:
+        """Run one whole tick; the decision log is flushed before this returns.
+
+        ``quiet(portfolio)`` true after settling: no strategy can propose on this bar (a bar a
+        backtest wakes only to fill an order: core/event_loop.py), so none is asked."""
         try:
             for command in self.switch_board.since(self._switch_seen) if self.switch_board else ():
                 self._apply_switch(command)
@@ -110,7 +114,7 @@ class Governor:
             if self.mode != "paper":
                 self._reconcile(portfolio)
             self.history.observe(now=self.policy_clock(snapshot), equity_usd=portfolio.equity_usd)
-            if not self._stale(snapshot):
+            if not (quiet is not None and quiet(portfolio)) and not self._stale(snapshot):
                 sentiment: SentimentReading = self.rt.call(
                     "sentiment", "score", tick=tick, ts=snapshot.ts
                 )
@@ -230,9 +234,8 @@ class Governor:
                 quantity=fill.quantity,
                 price=fill.price,
             )
-        prices = {asset: bar.close for asset, bar in snapshot.bars.items()}
         portfolio = self.rt.call("treasury", "mark", tick=snapshot.tick, ts=snapshot.ts,
-                                 prices=self._with_receipts(prices, snapshot.ts, fills))
+                                 prices=self._with_receipts(snapshot.closes(), snapshot.ts, fills))
         for fill in fills:
             self._record(fill.decision_id, Stage.PORTFOLIO_UPDATED, portfolio_summary(portfolio))
         return portfolio

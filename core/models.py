@@ -11,7 +11,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    model_validator,
+)
 
 CASH = "USD"
 """The treasury's cash unit. With files quoted in another currency (BTC, ETH) it stands for that."""
@@ -83,6 +90,17 @@ class MarketSnapshot(Model):
     def price(self, asset: str) -> float:
         """Close of the asset's latest bar."""
         return self.bars[asset].close
+
+    def closes(self) -> dict[str, float]:
+        """Each asset's close. A backtest's snapshot (agents/snapshot_rows.py) builds its bars
+        only when read, and gives these without building any."""
+        closes = getattr(self.bars, "closes", None)
+        return closes() if closes else {asset: bar.close for asset, bar in self.bars.items()}
+
+    @field_serializer("bars", "indicators", "previous_indicators", "volatility", mode="wrap")
+    def _plain(self, value: Any, plain: SerializerFunctionWrapHandler) -> Any:
+        """A backtest's snapshot holds read-only mappings: serialised as the dicts they are."""
+        return plain(value if isinstance(value, dict) else dict(value))
 
 
 class Headline(Model):

@@ -49,7 +49,14 @@ class LocalRuntime:
         return getattr(self.agents[agent], method)(*args, **kwargs)
 
     def shutdown(self) -> None:
-        self.agents.clear()
+        """Close every agent that has ``close`` (a backtest's executor writes out its orders),
+        then drop them all; a failing close is raised, never swallowed."""
+        try:
+            for agent in self.agents.values():
+                if callable(getattr(agent, "close", None)):
+                    agent.close()
+        finally:
+            self.agents.clear()
 
 
 def _quorum_invoke(self: Any, call: tuple[str, tuple, dict]) -> Any:

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -232,11 +233,12 @@ class Session:
                      head_hash=summary.head_hash)
             return summary
         finally:
-            self.decision_log.close()
-            self.runtime.shutdown()
-            if self.venue is not None:
-                self.venue.stop()
-            self.engine.dispose()
+            with ExitStack() as closing:  # each runs even if one before it raised
+                closing.callback(self.engine.dispose)
+                if self.venue is not None:
+                    closing.callback(self.venue.stop)
+                closing.callback(self.runtime.shutdown)  # a backtest's executor writes out orders
+                closing.callback(self.decision_log.close)
 
     def _record_chain_balances(self, summary: RunSummary) -> None:
         """The last word of a chain run: the treasury's books beside the wallet's balances."""

@@ -129,13 +129,17 @@ def build_specs(
             {"cash_usd": settings.run.cash_usd, "start": data.time(0), "opening": opening},
             NEVER,
         ),
-        _executor_spec(settings, data, db_url=db_url, chain=chain_executor),
+        _executor_spec(settings, data, db_url=db_url, chain=chain_executor, backtest=backtest),
     ]
 
 
 def _executor_spec(settings: Settings, data: MarketData, *, db_url: str | None,
-                   chain: Any) -> AgentSpec:
+                   chain: Any, backtest: bool = False) -> AgentSpec:
     """Paper, or the chain executor when ``chain`` is ``(ChainExecutorConfig, password)``.
+
+    A ``backtest``'s paper executor batches its order store's commits (0.1 s apart, the rest
+    written when the runtime shuts down): a crash loses the run anyway. Every other run commits
+    each order write on its own, which exactly-once execution depends on.
 
     The chain executor unlocks the key in its own process; the password travels to it as a
     SecretStr. It is never restarted: an executor that died mid-order is reconciled by hand.
@@ -143,7 +147,8 @@ def _executor_spec(settings: Settings, data: MarketData, *, db_url: str | None,
     if chain is None:
         return AgentSpec(
             "executor", PaperExecutor,
-            {"config": settings.execution, "db_url": db_url, "start": data.time(0)}, NEVER,
+            {"config": settings.execution, "db_url": db_url, "start": data.time(0),
+             "commit_interval_s": 0.1 if backtest else 0.0}, NEVER,
         )
     from agents.executor_chain import ChainExecutor  # web3: only when a chain is used
 

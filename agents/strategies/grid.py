@@ -9,6 +9,7 @@ close with the previous bar's close (``sma_1``, from the snapshot's previous ind
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from types import MappingProxyType
 
 import numpy as np
@@ -61,6 +62,8 @@ class Grid(Strategy):
     def __init__(self, config: GridConfig) -> None:
         super().__init__(config)
         self._centres: dict[str, float] = {}
+        self._lines: dict[str, tuple[float, list[float]]] = {}
+        """Per asset: (centre, its grid lines as floats), built again only when the centre moves."""
 
     @property
     def centres(self) -> MappingProxyType[str, float]:
@@ -82,25 +85,34 @@ class Grid(Strategy):
             if centre is None:
                 self._centres[asset] = bar.close  # the grid starts here; nothing crossed yet
                 continue
+            lines = self._lines_around(asset, centre)
             previous = snapshot.previous_indicators.get(asset, {}).get(PREVIOUS_CLOSE.key)
             if previous is not None:
-                signal = self._crossings(bar, previous, centre, portfolio)
+                signal = self._crossings(bar, previous, centre, lines, portfolio)
                 if signal is not None:
                     signals.append(signal)
-            lines = self.config.lines(centre)
             if self.config.recentre_on_breakout and not lines[0] <= bar.close <= lines[-1]:
                 self._centres[asset] = bar.close
         return signals
 
+    def _lines_around(self, asset: str, centre: float) -> list[float]:
+        """``config.lines(centre)`` as floats, kept while the asset's centre stays put."""
+        cached = self._lines.get(asset)
+        if cached is None or cached[0] != centre:
+            cached = self._lines[asset] = (centre, self.config.lines(centre).tolist())
+        return cached[1]
+
     def _crossings(
-        self, bar: Bar, previous: float, centre: float, portfolio: PortfolioState
+        self, bar: Bar, previous: float, centre: float, lines: list[float],
+        portfolio: PortfolioState,
     ) -> Signal | None:
         """One buy for the lines the close fell through, or one sell for those it rose through."""
-        lines = self.config.lines(centre)
         close, size = bar.close, self.config.size_usd
-        fell = int(np.count_nonzero((close < lines) & (lines <= previous)))
-        rose = int(np.count_nonzero((previous < lines) & (lines <= close)))
-        band = f"band {lines[0]:,.6g}–{lines[-1]:,.6g} around {centre:,.6g}"
+        # The lines ascend (a linspace from centre × (1 - w/2) up to centre × (1 + w/2), the
+        # centre a positive close), so bisect_right counts those at or below a price: the ones
+        # in (close, previous] were fallen through, those in (previous, close] risen through.
+        moved = bisect_right(lines, close) - bisect_right(lines, previous)
+        fell, rose = max(0, -moved), max(0, moved)
         if fell:
             notional = min(fell * size, portfolio.cash_usd)
             if notional <= 0:
@@ -108,16 +120,22 @@ class Grid(Strategy):
             return Signal(
                 asset=bar.asset, side=Side.BUY, confidence=GRID_CONFIDENCE,
                 rationale=f"close fell through {fell} grid line(s) ({previous:,.6g} → "
-                f"{close:,.6g}); {band}",
+                f"{close:,.6g}); {_band(lines, centre)}",
                 notional_usd=notional,
             )
+        if not rose:
+            return None
         held = portfolio.quantity(bar.asset)
-        if rose and held > 0:
+        if held > 0:
             quantity = min(held, rose * size / close)
             return Signal(
                 asset=bar.asset, side=Side.SELL, confidence=GRID_CONFIDENCE,
                 rationale=f"close rose through {rose} grid line(s) ({previous:,.6g} → "
-                f"{close:,.6g}); {band}",
+                f"{close:,.6g}); {_band(lines, centre)}",
                 notional_usd=quantity * close, quantity=quantity,
             )
         return None
+
+
+def _band(lines: list[float], centre: float) -> str:
+    return f"band {lines[0]:,.6g}–{lines[-1]:,.6g} around {centre:,.6g}"

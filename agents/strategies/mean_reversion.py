@@ -10,13 +10,7 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator
 
 from agents.compute import IndicatorSpec
-from agents.strategies.base import (
-    Signal,
-    Strategy,
-    StrategyConfig,
-    indicator_values,
-    register,
-)
+from agents.strategies.base import Signal, Strategy, StrategyConfig, register
 from core.models import MarketSnapshot, PortfolioState, SentimentReading, Side
 
 
@@ -72,17 +66,22 @@ class MeanReversion(Strategy):
         sentiment: SentimentReading,
         portfolio: PortfolioState,
     ) -> list[Signal]:
-        key = self.required_indicators()[0].key
+        (key,) = self.indicator_keys
         config = self.config
         signals = []
         for asset in snapshot.bars:
-            values = indicator_values(snapshot.indicators.get(asset, {}), [key])
-            if values is None:
+            z = snapshot.indicators.get(asset, {}).get(key)
+            if z is None:
                 continue  # warming up
-            z = values[0]
+            # The z-score decides first whether a buy or a sale could be due; the position is
+            # looked up only then.
+            buy_zone = z <= -config.entry_z
+            sell_zone = z >= config.exit_z or (config.stop_z and z <= -config.stop_z)
+            if not (buy_zone or sell_zone):
+                continue
             held = portfolio.quantity(asset)
             # Further from the threshold, surer; 0.5 at the threshold, 1 a full entry_z beyond.
-            if held == 0 and z <= -config.entry_z:
+            if held == 0 and buy_zone:
                 signals.append(Signal(
                     asset=asset, side=Side.BUY,
                     confidence=min(1.0, 0.5 + (-z - config.entry_z) / config.entry_z / 2),
@@ -90,7 +89,7 @@ class MeanReversion(Strategy):
                     f"(entry at {config.entry_z:g})",
                     notional_usd=portfolio.cash_usd,
                 ))
-            elif held > 0 and (z >= config.exit_z or (config.stop_z and z <= -config.stop_z)):
+            elif held > 0 and sell_zone:
                 reverted = z >= config.exit_z
                 why = (f"z-score {z:+.2f} back to the exit level {config.exit_z:+g}" if reverted
                        else f"z-score {z:+.2f} past the stop at {-config.stop_z:+g}")

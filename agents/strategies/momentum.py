@@ -13,13 +13,7 @@ import math
 from pydantic import Field, ValidationInfo, field_validator
 
 from agents.compute import IndicatorSpec
-from agents.strategies.base import (
-    Signal,
-    Strategy,
-    StrategyConfig,
-    indicator_values,
-    register,
-)
+from agents.strategies.base import Signal, Strategy, StrategyConfig, register
 from core.models import MarketSnapshot, PortfolioState, SentimentReading, Side
 
 
@@ -71,31 +65,40 @@ class Momentum(Strategy):
         sentiment: SentimentReading,
         portfolio: PortfolioState,
     ) -> list[Signal]:
-        sma, volatility = (spec.key for spec in self.required_indicators())
-        lookback = self.config.lookback
+        sma, volatility = self.indicator_keys
+        config, lookback = self.config, self.config.lookback
         signals = []
+        indicators, previous = snapshot.indicators, snapshot.previous_indicators
         for asset, bar in snapshot.bars.items():
-            now = indicator_values(snapshot.indicators.get(asset, {}), [sma, volatility])
-            before = indicator_values(snapshot.previous_indicators.get(asset, {}), [sma])
-            if now is None or before is None:
+            now = indicators.get(asset, {})
+            sma_now, volatility_now = now.get(sma), now.get(volatility)
+            sma_before = previous.get(asset, {}).get(sma)
+            if sma_now is None or volatility_now is None or sma_before is None:
                 continue  # warming up: needs lookback + 1 bars
-            past_close = bar.close - lookback * (now[0] - before[0])
+            past_close = bar.close - lookback * (sma_now - sma_before)
             if past_close <= 0:
                 continue
             trailing = bar.close / past_close - 1.0
-            confidence = _confidence(trailing, now[1], lookback)
+            # The return decides first whether a buy or a sale could be due; the position,
+            # the confidence and the wording are worked out only then.
+            buy_zone, sell_zone = trailing > config.entry_return, trailing < config.exit_return
+            if not (buy_zone or sell_zone):
+                continue
             held = portfolio.quantity(asset)
-            described = f"{lookback}-bar return {trailing:+.2%}"
-            if trailing > self.config.entry_return and held == 0:
+            if buy_zone and held == 0:
                 signals.append(Signal(
-                    asset=asset, side=Side.BUY, confidence=confidence,
-                    rationale=f"{described} above entry {self.config.entry_return:+.2%}",
+                    asset=asset, side=Side.BUY,
+                    confidence=_confidence(trailing, volatility_now, lookback),
+                    rationale=f"{lookback}-bar return {trailing:+.2%} above entry "
+                    f"{config.entry_return:+.2%}",
                     notional_usd=portfolio.cash_usd,
                 ))
-            elif trailing < self.config.exit_return and held > 0:
+            elif sell_zone and held > 0:
                 signals.append(Signal(
-                    asset=asset, side=Side.SELL, confidence=confidence,
-                    rationale=f"{described} below exit {self.config.exit_return:+.2%}",
+                    asset=asset, side=Side.SELL,
+                    confidence=_confidence(trailing, volatility_now, lookback),
+                    rationale=f"{lookback}-bar return {trailing:+.2%} below exit "
+                    f"{config.exit_return:+.2%}",
                     notional_usd=portfolio.position_value(asset), quantity=held,
                 ))
         return signals

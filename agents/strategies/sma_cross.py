@@ -37,17 +37,29 @@ class SmaCross(Strategy):
             IndicatorSpec(name="sma", period=self.config.slow),
         ]
 
+    crossing: np.ndarray | None = None
+    """(assets × bars) where each asset's averages crossed, kept by ``active_bars`` (which a
+    backtest asks once over the whole feed): its woken bars then test only those assets."""
+
     def active_bars(self, indicators: dict[str, np.ndarray]) -> np.ndarray:
         """Bars where the fast SMA crosses the slow one (either way) for some asset."""
-        fast_key, slow_key = (spec.key for spec in self.required_indicators())
+        fast_key, slow_key = self.indicator_keys
         fast, slow = indicators[fast_key], indicators[slow_key]
-        active = np.zeros(fast.shape[1], dtype=bool)
         before, now = np.s_[:, :-1], np.s_[:, 1:]
         with np.errstate(invalid="ignore"):  # NaN while warming up compares False: no signal
             up = (fast[before] <= slow[before]) & (fast[now] > slow[now])
             down = (fast[before] >= slow[before]) & (fast[now] < slow[now])
-        active[1:] = (up | down).any(axis=0)
-        return active
+        self.crossing = np.zeros(fast.shape, dtype=bool)
+        self.crossing[:, 1:] = up | down  # bar t from bars t-1 and t only: no look-ahead
+        return self.crossing.any(axis=0)
+
+    def _may_cross(self, snapshot: MarketSnapshot) -> list[str]:
+        """The assets that can signal at this bar: with ``crossing`` known for it, those whose
+        averages crossed there (the same comparisons ``signals`` makes); else every asset."""
+        assets, crossing = list(snapshot.bars), self.crossing
+        if crossing is None or crossing.shape[0] != len(assets) or snapshot.tick >= crossing.shape[1]:
+            return assets
+        return [assets[i] for i in np.flatnonzero(crossing[:, snapshot.tick]).tolist()]
 
     def signals(
         self,
@@ -55,39 +67,48 @@ class SmaCross(Strategy):
         sentiment: SentimentReading,
         portfolio: PortfolioState,
     ) -> list[Signal]:
-        fast_key, slow_key = (spec.key for spec in self.required_indicators())
+        fast_key, slow_key = self.indicator_keys
+        indicators, previous = snapshot.indicators, snapshot.previous_indicators
         signals = []
-        for asset in snapshot.bars:
-            now = snapshot.indicators.get(asset, {})
-            before = snapshot.previous_indicators.get(asset, {})
+        for asset in self._may_cross(snapshot):
+            now = indicators.get(asset, {})
             fast, slow = now.get(fast_key), now.get(slow_key)
-            fast_before, slow_before = before.get(fast_key), before.get(slow_key)
-            if None in (fast, slow, fast_before, slow_before):
+            if fast is None or slow is None:
                 continue  # still warming up
-            spread_bps = 1e4 * (fast - slow) / slow
-            confidence = min(1.0, 0.5 + abs(spread_bps) / 100)
-            held = portfolio.quantity(asset)
-            if fast_before <= slow_before and fast > slow and held == 0:
-                signals.append(
-                    Signal(
-                        asset=asset,
-                        side=Side.BUY,
-                        confidence=confidence,
-                        rationale=f"SMA{self.config.fast} crossed above SMA{self.config.slow} "
-                        f"({spread_bps:+.1f} bps)",
-                        notional_usd=portfolio.cash_usd,
-                    )
-                )
-            elif fast_before >= slow_before and fast < slow and held > 0:
-                signals.append(
-                    Signal(
-                        asset=asset,
-                        side=Side.SELL,
-                        confidence=confidence,
-                        rationale=f"SMA{self.config.fast} crossed below SMA{self.config.slow} "
-                        f"({spread_bps:+.1f} bps)",
-                        notional_usd=portfolio.position_value(asset),
-                        quantity=held,
-                    )
-                )
+            # Cheapest tests first: the averages now and the position decide which cross could
+            # signal (a buy when flat, a sale when holding); the previous bar is read only then.
+            if fast > slow:
+                side, held = Side.BUY, portfolio.quantity(asset)
+                if held != 0:
+                    continue
+            elif fast < slow:
+                side, held = Side.SELL, portfolio.quantity(asset)
+                if not held > 0:
+                    continue
+            else:
+                continue
+            before = previous.get(asset, {})
+            fast_before, slow_before = before.get(fast_key), before.get(slow_key)
+            if fast_before is None or slow_before is None:
+                continue  # still warming up
+            crossed = fast_before <= slow_before if side is Side.BUY else fast_before >= slow_before
+            if crossed:
+                signals.append(self._signal(asset, side, fast, slow, held, portfolio))
         return signals
+
+    def _signal(
+        self, asset: str, side: Side, fast: float, slow: float, held: float,
+        portfolio: PortfolioState,
+    ) -> Signal:
+        """The entry (all the cash) or the exit (everything held) on a cross."""
+        spread_bps = 1e4 * (fast - slow) / slow
+        buy = side is Side.BUY
+        return Signal(
+            asset=asset,
+            side=side,
+            confidence=min(1.0, 0.5 + abs(spread_bps) / 100),
+            rationale=f"SMA{self.config.fast} crossed {'above' if buy else 'below'} "
+            f"SMA{self.config.slow} ({spread_bps:+.1f} bps)",
+            notional_usd=portfolio.cash_usd if buy else portfolio.position_value(asset),
+            quantity=None if buy else held,
+        )

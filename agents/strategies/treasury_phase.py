@@ -10,6 +10,7 @@ bars in a row, so a phase that flickers between two modes does not churn the por
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -106,14 +107,20 @@ class PhaseConfig(StrategyConfig):
         ]
 
 
-def classify(values: IndicatorValues, mood: float, config: PhaseConfig) -> Phase | None:
+def classify(
+    values: IndicatorValues, mood: float, config: PhaseConfig,
+    keys: Sequence[str] | None = None,
+) -> Phase | None:
     """The mode one asset's indicators and the mood call for; None while warming up.
 
     In order: a volatility spike hedges; cheap (undervalued, or fearful unless rich) accumulates;
     a downtrend hedges; rich (overvalued, or greedy unless cheap) in an uptrend is conservative;
-    an uptrend at fair value is aggressive.
+    an uptrend at fair value is aggressive. ``keys``: those of ``config.specs()`` when the caller
+    has them already (building the specs costs more than the rest).
     """
-    found = indicator_values(values, [spec.key for spec in config.specs()])
+    if keys is None:
+        keys = [spec.key for spec in config.specs()]
+    found = indicator_values(values, keys)
     if found is None:
         return None
     z, fast, slow, short_vol, long_vol = found

@@ -146,8 +146,8 @@ class TreasuryRegime(Strategy):
         portfolio: PortfolioState,
     ) -> list[Signal]:
         assets = self.tactical_assets(snapshot)
-        phase = classify(snapshot.indicators.get(assets[0], {}), sentiment.mood, self.config) \
-            if assets else None
+        phase = classify(snapshot.indicators.get(assets[0], {}), sentiment.mood, self.config,
+                         self.indicator_keys) if assets else None
         left = self.follower.mode
         changed = self.follower.observe(phase)
         equity = portfolio.equity_usd

@@ -78,17 +78,18 @@ class VolTarget(Strategy):
         sentiment: SentimentReading,
         portfolio: PortfolioState,
     ) -> list[Signal]:
-        keys = [spec.key for spec in self.required_indicators()]
-        if portfolio.equity_usd <= 0:
+        keys = self.indicator_keys
+        equity = portfolio.equity_usd  # summed over every position: once a bar, not per asset
+        if equity <= 0:
             return []
-        sleeve = portfolio.equity_usd / max(1, len(snapshot.bars))
+        sleeve = equity / max(1, len(snapshot.bars))
         cash = portfolio.cash_usd
         signals = []
         for asset, bar in snapshot.bars.items():
             values = indicator_values(snapshot.indicators.get(asset, {}), keys)
             if values is None:
                 continue  # warming up
-            signal = self._toward_target(bar, values, sleeve=sleeve, cash=cash,
+            signal = self._toward_target(bar, values, sleeve=sleeve, cash=cash, equity=equity,
                                          portfolio=portfolio)
             if signal is not None:
                 cash -= signal.notional_usd if signal.side is Side.BUY else 0.0
@@ -96,7 +97,7 @@ class VolTarget(Strategy):
         return signals
 
     def _toward_target(
-        self, bar: Bar, values: list[float], *, sleeve: float, cash: float,
+        self, bar: Bar, values: list[float], *, sleeve: float, cash: float, equity: float,
         portfolio: PortfolioState,
     ) -> Signal | None:
         """A buy or sale moving the asset's position to its volatility-scaled target, if due."""
@@ -106,7 +107,7 @@ class VolTarget(Strategy):
         held_value = portfolio.position_value(bar.asset)
         gap = target - held_value
         exiting = weight == 0 and held_value > 0
-        if abs(gap) <= self.config.min_rebalance * portfolio.equity_usd and not exiting:
+        if abs(gap) <= self.config.min_rebalance * equity and not exiting:
             return None
         spread_bps = 1e4 * (fast - slow) / slow
         confidence = min(1.0, 0.5 + abs(spread_bps) / 200)

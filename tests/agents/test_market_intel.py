@@ -13,7 +13,6 @@ from agents.market_intel import (
     PHASE_LOOKBACK_BARS,
     MarketIntelAgent,
     classify_phase,
-    trailing_volatilities,
     trailing_volatility,
 )
 from core.feeds.base import MarketData
@@ -246,9 +245,31 @@ def test_a_precomputed_snapshot_is_the_validated_snapshot_of_the_whole_feed_colu
     assert MarketSnapshot.model_validate(fast.model_dump()) == expected
 
 
-def test_volatilities_of_a_block_equal_each_series_alone_whatever_its_memory_order():
-    rng = np.random.default_rng(3)
-    close = np.exp(np.cumsum(rng.normal(0, 0.01, (20, 80)), axis=1)) * 100
-    for block in (close, np.asfortranarray(close)):
-        expected = [trailing_volatility(np.ascontiguousarray(row)) for row in close]
-        assert trailing_volatilities(block) == expected
+def test_a_precomputed_snapshot_builds_an_asset_only_when_read_and_copies_as_plain_dicts(
+        data, compute):
+    """Reading one asset of a backtest snapshot builds that asset's bar, indicators and
+    volatility alone; a pickled copy (another process) is the plain snapshot, equal to it."""
+    import pickle
+
+    intel = MarketIntelAgent(data, compute, specs=SPECS, precompute=True)
+    snapshot = intel.observe(60)
+    first, second = data.assets[0], data.assets[1]
+    assert snapshot.bars[second].close == snapshot.closes()[second] == data.close[1, 60]
+    assert snapshot.volatility.get(second) == trailing_volatility(data.close[1, :61])
+    assert snapshot.indicators.get("NOPE", "absent") == "absent" and "NOPE" not in snapshot.bars
+    assert [a for a in (first, second) if a in snapshot.bars._built] == [second]
+    assert list(snapshot.bars) == list(data.assets) and len(snapshot.indicators) == len(data.assets)
+
+    copied = pickle.loads(pickle.dumps(snapshot))
+    assert type(copied.bars) is dict and type(copied.previous_indicators) is dict
+    assert copied == snapshot and copied.bars[first] == data.bar(first, 60)
+
+
+def test_trailing_volatility_is_numpys_sample_std_of_the_log_returns_to_the_bit():
+    rng = np.random.default_rng(11)
+    for n in (*range(1, 60), 200):
+        for scale, step in ((1e-6, 1e-4), (1.0, 0.01), (1e6, 0.3)):
+            close = np.exp(np.cumsum(rng.normal(0, step, n))) * scale
+            window = close[-PHASE_LOOKBACK_BARS - 1 :]
+            expected = float(np.std(np.diff(np.log(window)), ddof=1)) if n >= 3 else None
+            assert trailing_volatility(close) == expected, (n, scale)

@@ -103,6 +103,21 @@ def test_market_wide_items_count_for_every_asset(tmp_path):
     assert reading.per_asset["BTC"] == reading.per_asset["ETH"]
 
 
+
+def test_an_asset_without_items_of_its_own_scores_the_market_items_alone(tmp_path):
+    market = headline("Crypto market crash deepens", asset=None, hours_ago=3)
+    items = [market, headline("ETH rally continues", hours_ago=1),
+             headline("SOL surges", asset="SOL", hours_ago=2)]
+    path = write_headlines(tmp_path / "headlines.jsonl", items)
+    assets = ["DOGE", "ETH", "BTC"]
+    reading = SentimentAgent(SentimentConfig(headlines=path), assets=assets).score(tick=0, ts=NOON)
+    market_only = agent_for(tmp_path, [market]).score(tick=0, ts=NOON).per_asset["BTC"]
+    assert market_only == pytest.approx(score_text(market["text"])) and market_only < 0
+    assert list(reading.per_asset) == assets  # the agent's order; SOL is not one of its assets
+    assert reading.per_asset["BTC"] == reading.per_asset["DOGE"] == market_only
+    assert market_only < reading.per_asset["ETH"] < score_text("ETH rally continues")
+    assert reading.items_scored == 3
+
 def test_scores_and_mood_stay_in_range(tmp_path):
     items = [headline("surge rally record high bullish inflows", hours_ago=h) for h in range(20)]
     bullish = agent_for(tmp_path, items).score(tick=0, ts=NOON)
@@ -202,3 +217,14 @@ def test_a_reading_carries_the_latest_headlines_it_scored_and_none_from_later(tm
     assert all(h.ts <= NOON for h in reading.headlines)
     assert reading.items_scored == 7
     assert agent_for(tmp_path, items, headlines_kept=0).score(tick=0, ts=NOON).headlines == ()
+
+
+def test_successive_readings_carry_the_latest_headlines_of_their_own_windows(tmp_path):
+    agent = agent_for(tmp_path, [headline(f"ETH item {n}", hours_ago=10 - n) for n in range(6)],
+                      headlines_kept=2, lookback_hours=3)
+    shown = [[h.text for h in agent.score(tick=tick, ts=NOON - timedelta(hours=hours)).headlines]
+             for tick, hours in enumerate((6.5, 4.5, 5.5, 4.5, 1))]
+    assert shown == [["ETH item 2", "ETH item 3"], ["ETH item 4", "ETH item 5"],
+                     ["ETH item 3", "ETH item 4"], ["ETH item 4", "ETH item 5"], []]
+    first = agent.score(tick=9, ts=NOON - timedelta(hours=6.5)).headlines[0]
+    assert first.ts == NOON - timedelta(hours=8) and first.asset == "ETH"

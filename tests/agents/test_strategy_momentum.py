@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -55,6 +57,8 @@ def test_sells_the_whole_position_when_the_return_falls_below_exit():
     assert (signal.side, signal.quantity) == (Side.SELL, 3.0)
     assert signal.notional_usd == pytest.approx(330.0)
     assert "below exit" in signal.rationale
+    # 0.5 plus the move in standard deviations of a 10-bar return (volatility 0.01 a bar), / 4
+    assert signal.confidence == pytest.approx(0.5 + math.log1p(2 / 110) / (0.01 * 10**0.5) / 4)
 
 
 @pytest.mark.parametrize("held", [None, (1.0, 100.0)])

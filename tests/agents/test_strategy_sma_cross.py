@@ -110,6 +110,32 @@ def test_sells_the_whole_position_when_fast_crosses_below_while_holding():
     assert "crossed below" in signal.rationale
 
 
+
+def test_of_many_assets_only_the_crosses_that_may_trade_signal_in_snapshot_order():
+    rows = {  # asset: (now fast, before fast), slow at 100 throughout
+        "ADA": (100.2, None), "BTC": (99.7, 100.1), "DOGE": (99.0, 101.0),
+        "ETH": (100.2, 99.9), "SOL": (101.0, 99.0), "XRP": (100.5, 100.4),
+    }
+    snapshot = MarketSnapshot(
+        tick=40, ts=T0 + timedelta(hours=40),
+        bars={asset: _bar(asset) for asset in rows},
+        indicators={asset: {FAST: now, SLOW: 100.0} for asset, (now, _) in rows.items()},
+        previous_indicators={
+            asset: {FAST: before, SLOW: 100.0} for asset, (_, before) in rows.items()
+        },
+    )
+    held = {asset: Position(asset=asset, quantity=2.0, avg_entry_price=90.0)
+            for asset in ("BTC", "SOL")}
+    portfolio = PortfolioState(tick=0, ts=T0, cash_usd=5_000.0, positions=held,
+                               prices={"BTC": 110.0}, initial_equity_usd=10_000.0)
+    signals = _strategy().signals(snapshot, _sentiment(), portfolio)
+    # ADA warms up, DOGE has nothing to sell, SOL is already held, XRP did not cross
+    assert [(s.asset, s.side, s.notional_usd, s.quantity) for s in signals] == [
+        ("BTC", Side.SELL, 220.0, 2.0), ("ETH", Side.BUY, 5_000.0, None)]
+    assert [s.confidence for s in signals] == pytest.approx([0.8, 0.7])
+    assert [s.rationale for s in signals] == ["SMA10 crossed below SMA30 (-30.0 bps)",
+                                              "SMA10 crossed above SMA30 (+20.0 bps)"]
+
 def test_no_sell_on_a_cross_below_with_nothing_held():
     assert _strategy().signals(_snapshot(**CROSS_DOWN), _sentiment(), _portfolio()) == []
 
@@ -313,3 +339,32 @@ def test_strategies_config_rejects_a_strategy_enabled_twice():
     """Regression: a plugin enabled twice proposed every exit twice and oversold."""
     with pytest.raises(ValidationError, match="strategies enabled twice: sma_cross"):
         StrategiesConfig(enabled=("sma_cross", "sma_cross"))
+
+
+def test_after_active_bars_a_backtest_bar_tests_only_the_crossing_assets_and_signals_the_same():
+    """A backtest's strategy has seen the whole feed's averages (active_bars): on each bar it
+    reads only the assets whose averages crossed there, and signals exactly what reading every
+    asset gives, for a flat book (buys) and a book holding everything (sells)."""
+    from core.feeds.synthetic import generate
+
+    data = generate(assets=[f"A{i}" for i in range(6)], bars=400, bar_seconds=300, start=T0, seed=5)
+    strategy = SmaCross(SmaCrossConfig(fast=5, slow=20))
+    intel = MarketIntelAgent(data, ComputeAgent(), specs=strategy.required_indicators(),
+                             precompute=True)
+    active = strategy.active_bars(intel.indicator_arrays())
+    everything = PortfolioState(
+        tick=0, ts=T0, cash_usd=1_000.0, initial_equity_usd=1_000.0,
+        positions={a: Position(asset=a, quantity=1.0, avg_entry_price=100.0) for a in data.assets},
+        prices=dict.fromkeys(data.assets, 100.0))
+    seen = 0
+    for tick in range(len(active)):
+        snapshot = intel.observe(tick)
+        for book in (_portfolio(), everything):
+            narrowed = strategy.signals(snapshot, _sentiment(tick), book)
+            crossing, strategy.crossing = strategy.crossing, None  # read every asset
+            assert strategy.signals(snapshot, _sentiment(tick), book) == narrowed, tick
+            strategy.crossing = crossing
+            seen += len(narrowed)
+        if not active[tick]:
+            assert not strategy._may_cross(snapshot), tick
+    assert seen > 20  # both ways, several assets

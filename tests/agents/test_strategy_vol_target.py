@@ -72,6 +72,14 @@ def test_no_trade_while_the_position_is_within_min_rebalance_of_target():
     assert _signals(0.01, held=held, cash=100_000 - target * 0.99) == []
 
 
+
+def test_min_rebalance_is_a_share_of_equity_not_of_cash():
+    # at volatility 0.0001 the weight is 1: the target is all the equity, so the gap is the cash
+    held = {"BTC": (990.0, 100.0)}
+    assert _signals(0.0001, held=held, cash=1_500) == []  # 1,500 <= 2% of 100,500
+    [signal] = _signals(0.0001, held={"BTC": (975.0, 100.0)}, cash=2_500)  # 2,500 > 2,000
+    assert (signal.side, signal.notional_usd) == (Side.BUY, pytest.approx(2_500))
+
 def test_a_volatility_rise_cuts_the_position_to_its_new_target():
     held = {"BTC": (500.0, 100.0)}  # 50,000 of 100,000 equity
     [signal] = _signals(0.02, held=held, cash=50_000)
