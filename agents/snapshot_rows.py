@@ -31,7 +31,11 @@ class LazyRows(Mapping[str, V]):
     def __getitem__(self, asset: str) -> V:
         built = self._built.get(asset)
         if built is None and asset not in self._built:
-            built = self._built[asset] = self._build(self._index[asset])  # KeyError: not ours
+            built = self._build_once(asset)
+        return built
+
+    def _build_once(self, asset: str) -> V:
+        built = self._built[asset] = self._build(self._index[asset])  # KeyError: not ours
         return built
 
     def get(self, asset: str, default: Any = None) -> Any:  # Mapping's goes through KeyError

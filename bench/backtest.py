@@ -116,6 +116,7 @@ class Stages:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self._children: list[float] = []
+        self.restore: list[Callable[[], None]] = []  # undoes what instrument patched on classes
 
     def wrap(self, stage: str, call: Callable) -> Callable:
         def timed(*args, **kwargs):
@@ -147,6 +148,15 @@ class Stages:
         # the policy context, verdict and trace payloads, the order checks.
         governor._decide = self.wrap("governor bookkeeping", governor._decide)
         governor._human_gate = self.wrap("governor bookkeeping", governor._human_gate)
+        # A backtest's snapshot builds an asset's bar, indicators and volatility when first
+        # read (agents/snapshot_rows.py), often inside the governor's payloads: market data,
+        # not governance.
+        from agents.snapshot_rows import LazyRows
+
+        build = LazyRows._build_once
+        timed = self.wrap("market data (built when read)", build)
+        LazyRows._build_once = lambda rows, asset: timed(rows, asset)
+        self.restore.append(lambda: setattr(LazyRows, "_build_once", build))
         # The agents (not governance), each apart: what the rest is made of.
         call = session.runtime.call
         by_agent = {name: self.wrap(f"agent {name}", call) for name in agents}
@@ -195,8 +205,12 @@ def main() -> None:
             ours.append(quorum_run(settings, market, Path(tmp) / f"run{r}.db"))
             theirs.append(reference())
         stages = Stages()
-        instrumented, _ = quorum_run(settings, market, Path(tmp) / "stages.db",
-                                     instrument=stages.instrument)
+        try:
+            instrumented, _ = quorum_run(settings, market, Path(tmp) / "stages.db",
+                                         instrument=stages.instrument)
+        finally:
+            for undo in stages.restore:
+                undo()
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             quorum_run(settings, market, Path(tmp) / "profile.db", profiler=profiler)
@@ -257,7 +271,7 @@ def print_stages(stages: Stages, total_s: float) -> None:
     seconds["rest"] = total_s - sum(v for k, v in seconds.items() if k != "rest")
     print(f"\nwhere one instrumented run's {total_s:.2f} s went (exclusive time per stage)")
     agents = sorted((k for k in seconds if k.startswith("agent ")), key=seconds.get, reverse=True)
-    for name in (*governance, "decision log", *agents, "rest"):
+    for name in (*governance, "decision log", *agents, "market data (built when read)", "rest"):
         label = f"{name} (governor loop, session setup and finish)" if name == "rest" else name
         print(f"  {label:52}{seconds.get(name, 0.0):>8.3f} s{100 * seconds[name] / total_s:>7.1f} %"
               if name in seconds else f"  {label:52}{0.0:>8.3f} s{0.0:>7.1f} %")

@@ -5,8 +5,10 @@ a crash can never send it twice. Open intents are what a restart must reconcile.
 never sends anything and never deletes a row.
 
 A backtest may batch the writes (``commit_interval_s``): they are kept in memory and written in
-one transaction at most that often, and on ``flush``/``close``. The same duplicate and state
-checks run at once against the buffer and the database, and reads write the buffer out first.
+one transaction at most that often, and on ``flush``/``close``. A second order for a decision
+this store recorded is refused at once, as is an order id it gave another decision; one another
+writer recorded fails the write-out (closed: the run stops), so no intent costs a read. State
+checks of outcomes run at once against the buffer and the database; reads write it out first.
 A crash then loses the buffered orders, which a backtest (re-run from scratch) can afford; live
 and chain runs keep the default, 0: every write is its own committed transaction.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from sqlalchemy import Engine, bindparam, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.canonical import canonical_bytes
@@ -52,9 +54,6 @@ class OrderStore:
             _COLUMNS.status == bindparam("where_status"),
         ).values(status=bindparam("new_status"), fill_json=bindparam("new_fill_json"),
                  error=bindparam("new_error")))
-        self._ids_taken = _Statement(engine, select(_COLUMNS.decision_id).where(or_(
-            _COLUMNS.decision_id == bindparam("decision_id"),
-            _COLUMNS.order_id == bindparam("order_id"))))
         self._created_at = _COLUMNS.created_at.type.bind_processor(engine.dialect) or (
             lambda value: value)
         self._integrity_error = engine.dialect.dbapi.IntegrityError
@@ -62,8 +61,10 @@ class OrderStore:
         self._last_write_out = time.monotonic()
         self._new: dict[str, dict[str, Any]] = {}
         """Buffered orders not in the database yet, by order id: the row as it will be written."""
-        self._new_decisions: dict[str, str] = {}
-        """decision id -> order id of each order in ``_new``."""
+        self._recorded: dict[str, str] = {}
+        """order id -> decision id of every order this batched store recorded."""
+        self._decided: set[str] = set()
+        """The decisions of those orders."""
         self._finished: dict[str, dict[str, Any]] = {}
         """Buffered outcomes of orders the database holds as intents, by order id."""
 
@@ -142,7 +143,7 @@ class OrderStore:
             raise ExecutionError(
                 f"{len(new)} buffered orders were not written: another writer recorded one of "
                 "their order ids or decisions first") from exc
-        self._new, self._new_decisions, self._finished = {}, {}, {}
+        self._new, self._finished = {}, {}
         self._last_write_out = time.monotonic()
 
     def close(self) -> None:
@@ -151,15 +152,13 @@ class OrderStore:
 
     def _buffer_intent(self, row: dict[str, Any]) -> bool:
         order_id, decision_id = row["order_id"], row["decision_id"]
-        if decision_id in self._new_decisions:
+        if decision_id in self._decided:
             return False
-        taken = self._ids_taken.fetch({"decision_id": decision_id, "order_id": order_id})
-        if any(decided == decision_id for (decided,) in taken):
-            return False
-        if order_id in self._new or taken:
+        if order_id in self._recorded:
             raise _reused(order_id, decision_id)
         self._new[order_id] = row | {"fill_json": None, "error": None}
-        self._new_decisions[decision_id] = order_id
+        self._recorded[order_id] = decision_id
+        self._decided.add(decision_id)
         self._write_out_when_due()
         return True
 
@@ -252,9 +251,3 @@ class _Statement:
         with dbapi_transaction(self._engine) as cursor:
             cursor.execute(self.sql, self.args(params))
             return cursor.rowcount
-
-    def fetch(self, params: dict[str, Any]) -> list[Any]:
-        """Execute a query (its own short transaction); every row it returns."""
-        with dbapi_transaction(self._engine) as cursor:
-            cursor.execute(self.sql, self.args(params))
-            return cursor.fetchall()

@@ -137,6 +137,18 @@ def test_a_write_out_that_lost_a_race_fails_closed_and_keeps_the_buffer(engine, 
     assert _rows(db_path) == [("o-elsewhere", "d-1", "intent", 0, None)]
 
 
+def test_a_decision_another_writer_recorded_before_fails_the_write_out(engine, db_path):
+    """A batched store reads nothing per intent: what another writer holds is found when the
+    buffer is written, and nothing of it is written."""
+    OrderStore(engine).record_intent(make_order(1))
+    store = OrderStore(engine, commit_interval_s=NEVER_DUE)
+    assert store.record_intent(make_order(1).model_copy(update={"order_id": "o-again"})) is True
+    store.record_intent(make_order(2))
+    with pytest.raises(ExecutionError, match="2 buffered orders were not written"):
+        store.flush()
+    assert _rows(db_path) == [("o-1", "d-1", "intent", 0, None)]
+
+
 def test_an_outcome_whose_intent_was_finished_elsewhere_is_not_written(engine, db_path):
     store = OrderStore(engine, commit_interval_s=NEVER_DUE)
     order = make_order(1)
