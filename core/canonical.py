@@ -6,11 +6,19 @@ because they have no JSON form and two encoders would disagree on them.
 
 The definition is ``reference_canonical_bytes``: pydantic turns models, datetimes and enums into
 plain data, the standard library's ``json`` writes it. What callers get is written by ``orjson``
-(pydantic still writing what orjson does not know), the same bytes several times faster, except
-for floats below 1e-4 or in exponent form (Python writes ``1e-05``, ``1e-07`` and ``1e+16``;
-orjson ``0.00001``, ``1e-7`` and, by version, ``1e16`` or ``1e+16``), integers beyond 64 bits
-and non-finite floats. Output that may hold one of those is written by the reference instead,
-so the canonical bytes never depend on which path wrote them, nor on orjson's version. This
+(pydantic still writing what orjson does not know), the same bytes several times faster. Where
+the two differ, this module mends orjson's output or hands the value to the reference:
+
+- floats below 1e-4 or in exponent form (Python writes ``1e-05``, ``1e-07`` and ``1e+16``;
+  orjson ``0.00001``, ``1e-7`` and, by version, ``1e16`` or ``1e+16``): both write the shortest
+  digits that read back as the same float, so such a number token (never text in a string) is
+  read back and written again as ``repr`` writes it;
+- integers beyond 64 bits, lone surrogates, non-string keys (orjson refuses them): the reference;
+- non-finite floats (orjson writes them, like None, as ``null``): only output holding a
+  ``null`` is checked, by one walk over the plain data orjson wrote (what pydantic made of the
+  models included); one found sends the value to the reference, which raises.
+
+So the canonical bytes never depend on which path wrote them, nor on orjson's version. This
 module must never return bytes that differ from the reference's.
 """
 
@@ -26,6 +34,7 @@ from enum import Enum
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from pydantic_core import to_json, to_jsonable_python
 
 _DATETIME_PROBES = (
@@ -49,14 +58,20 @@ def _orjson_options() -> int:
 
 
 _ORJSON_OPTIONS = _orjson_options()
-_EXPONENT_HINT = re.compile(rb"e[-+\d]")
+_EXPONENT_HINT = re.compile(rb"e(?<=\de)[-+\d]")  # 1e-7, 1e16, 1e+16; or hex like 9e7 in text
 _exponent_hint = _EXPONENT_HINT.search
-_TINY_HINT = re.compile(rb"0\.0000")
+_TINY_HINT = re.compile(rb"0\.0000")  # 0.00001 ..< 0.0001, which Python writes as 1e-05 ..
 _tiny_hint = _TINY_HINT.search
 _null_hint = re.compile(rb"null").search  # how orjson writes None, NaN and the infinities
-_DIGITS_AND_POINT = frozenset(b"0123456789.")
+_number_at = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?").match
+# A number token's mantissa before its "e", with the separator before it (or the document's
+# start): at most 17 digits, a point and a minus, so it starts within reach of the "e".
+_mantissa_before = re.compile(rb"(?:^|[:,\[])(-?\d+(?:\.\d+)?)\Z").search
+_MANTISSA_REACH = 24
 _BEFORE_A_VALUE = frozenset(b":,[")
+_PLAIN_LEAVES = frozenset((str, int, bool, type(None)))
 _MINUS = ord("-")
+_ESCAPED_BACKSLASH, _ESCAPED_QUOTE, _BLANKS = b"\\\\", b'\\"', b"  "
 
 
 def to_jsonable(value: Any) -> Any:
@@ -88,66 +103,105 @@ def canonical_bytes(value: Any) -> bytes:
         return made
 
     try:
-        data = orjson.dumps(value, default=plain, option=_ORJSON_OPTIONS)
+        if type(value) is not dict and isinstance(value, BaseModel):  # what orjson would do,
+            data = orjson.dumps(plain(value), option=_ORJSON_OPTIONS)  # minus a call back
+        else:
+            data = orjson.dumps(value, default=plain, option=_ORJSON_OPTIONS)
     except TypeError:  # an integer beyond 64 bits, a lone surrogate, a non-str key, ...
         return reference_canonical_bytes(value)
-    if (_exponent_hint(data) or _tiny_hint(data)) and _float_forms_may_differ(data):
-        return reference_canonical_bytes(value)
     # orjson writes NaN and infinities as null, where the reference raises.
-    if _null_hint(data) and (_has_non_finite_float(value) or _spells_non_finite(made_by_pydantic)):
+    if _null_hint(data) and _has_non_finite_float((value, made_by_pydantic)):
         return reference_canonical_bytes(value)  # which raises: a hash of NaN must not exist
-    return data
+    exponent, tiny = _exponent_hint(data), _tiny_hint(data)  # (a regex finds faster than `in`)
+    if exponent is None and tiny is None:
+        return data
+    mended = _in_python_float_forms(data, exponent, tiny)
+    return reference_canonical_bytes(value) if mended is None else mended
 
 
-def _float_forms_may_differ(data: bytes) -> bool:
-    """True if ``data`` may hold a number in exponent form or below 1e-4.
+def _in_python_float_forms(data: bytes, exponent: Any, tiny: Any) -> bytes | None:
+    """``data`` with each float token orjson may write unlike ``repr`` (exponent form, or below
+    1e-4) written as ``repr`` writes it; None if the tokens found do not make sense.
 
-    There orjson and ``repr`` may write a float differently. A number starts the document or
-    follows ``:``, ``,`` or ``[`` (compact JSON); text in a string that looks like one (``":1e5"``)
-    only costs the reference's time, never different bytes. Each scan is led by a literal, so
-    the common case (hex ids, words with ``e-``) costs little; callers look first with
-    ``_exponent_hint`` and ``_tiny_hint``, one scan each.
+    ``exponent`` and ``tiny`` are the first hints found (or None). orjson writes the shortest
+    digits that read back as the same float, so ``float(token)`` is the float it was given and
+    ``repr`` of it the reference's spelling. Text in a string that looks like a number is left
+    alone: a token counts only after an even number of (unescaped) quotes.
     """
-    for match in _EXPONENT_HINT.finditer(data):
-        exponent_at = mantissa_at = match.start()
-        while mantissa_at and data[mantissa_at - 1] in _DIGITS_AND_POINT:
-            mantissa_at -= 1
-        if mantissa_at < exponent_at and _starts_a_value(data, mantissa_at):
-            return True
-    return any(_starts_a_value(data, match.start()) for match in _TINY_HINT.finditer(data))
+    spans: dict[int, int] = {}  # start -> end of each number token to write again
+    if exponent is not None:
+        for hint in _EXPONENT_HINT.finditer(data, exponent.start()):
+            at = hint.start()
+            mantissa = _mantissa_before(data, max(0, at - _MANTISSA_REACH), at)
+            if mantissa is not None:
+                start = mantissa.start(1)
+                end = _number_at(data, start).end()  # type: ignore[union-attr]
+                if end > at + 1:  # the exponent's digits are part of the token
+                    spans[start] = end
+    if tiny is not None:
+        for hint in _TINY_HINT.finditer(data, tiny.start()):
+            start = at = hint.start()
+            if at and data[at - 1] == _MINUS:
+                start -= 1
+            if start == 0 or data[start - 1] in _BEFORE_A_VALUE:
+                spans[start] = _number_at(data, start).end()  # type: ignore[union-attr]
+    if not spans:
+        return data
+    quoted = _without_escapes(data)
+    pieces, done, counted, quotes = [], 0, 0, 0
+    for start in sorted(spans):
+        quotes += quoted.count(b'"', counted, start)
+        counted = start
+        if quotes % 2:  # inside a string: text that looks like a number
+            continue
+        if start < done:  # overlapping tokens: not what orjson writes
+            return None
+        end = spans[start]
+        pieces.append(data[done:start])
+        pieces.append(b"%r" % float(data[start:end]))
+        done = end
+    pieces.append(data[done:])
+    return b"".join(pieces)
 
 
-def _starts_a_value(data: bytes, at: int) -> bool:
-    """True if a number token beginning at ``at`` (after an optional minus) starts a value."""
-    if at and data[at - 1] == _MINUS:
-        at -= 1
-    return at == 0 or data[at - 1] in _BEFORE_A_VALUE
+def _without_escapes(data: bytes) -> bytes:
+    """``data`` with escaped backslashes and quotes blanked (same length): every ``"`` left
+    opens or closes a string. Pairs of backslashes go first, left to right, as a parser reads
+    them, so ``\\\\"`` ends a string and ``\\\\\\"`` does not."""
+    if b"\\" not in data:
+        return data
+    return data.replace(_ESCAPED_BACKSLASH, _BLANKS).replace(_ESCAPED_QUOTE, _BLANKS)
 
 
 def _has_non_finite_float(value: Any) -> bool:
-    """True if a float orjson writes itself (not in what it handed to pydantic) is not finite."""
-    pending = [value]
+    """True if ``value`` holds a float that is not finite, where orjson would write it.
+
+    Models are leaves here (what pydantic made of them is walked apart, as plain data); plain
+    types are settled by their exact type, subclasses and enums by the slower checks.
+    """
+    pending: list[Any] = [(value,)]
     while pending:
-        item = pending.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            pending.extend(item)
-        elif isinstance(item, Enum):  # written as its value
-            pending.append(item.value)
+        for child in pending.pop():
+            kind = type(child)
+            if kind is float:
+                if child - child:  # nan for NaN and the infinities, 0.0 for any other float
+                    return True
+            elif kind in _PLAIN_LEAVES:
+                continue
+            elif kind is dict:
+                pending.append(child.values())
+            elif kind is list or kind is tuple:
+                pending.append(child)
+            elif isinstance(child, float):
+                if not math.isfinite(child):
+                    return True
+            elif isinstance(child, dict):
+                pending.append(child.values())
+            elif isinstance(child, (list, tuple)):
+                pending.append(child)
+            elif isinstance(child, Enum):  # written as its value
+                pending.append((child.value,))
     return False
-
-
-def _spells_non_finite(plain: list[Any]) -> bool:
-    """True if pydantic's plain data may hold a NaN or an infinity (a string "NaN" counts too:
-    that only costs the reference's time)."""
-    if not plain:
-        return False
-    spelled = to_json(plain, inf_nan_mode="constants")  # plain data: they are spelled out
-    return b"NaN" in spelled or b"Infinity" in spelled
 
 
 def sha256_hex(value: Any) -> str:
