@@ -220,7 +220,10 @@ class TreasuryAgent:
             initial_equity_usd=self.initial_equity_usd,
         )
 
-    def closed_trades(self) -> list[Trade]:
+    def closed_trades(self, *, last: int | None = None) -> list[Trade]:
+        """Every round trip closed so far, oldest first; with ``last``, only the latest ones."""
+        if last is not None:
+            return self.trades[-last:] if last > 0 else []
         return list(self.trades)
 
     def open_trades_marked(self) -> list[Trade]:

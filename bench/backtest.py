@@ -47,8 +47,8 @@ def _sma(values, period: int):
     return pd.Series(values).rolling(period).mean().to_numpy()
 
 
-def reference_run(candles: pd.DataFrame) -> tuple[float, int]:
-    """(seconds, trades) of one backtesting.py run."""
+def reference_run(candles: pd.DataFrame, cash: float = CASH) -> tuple[float, int]:
+    """(seconds, trades) of one backtesting.py run starting with ``cash``."""
     from backtesting import Strategy
     from backtesting.lib import FractionalBacktest, crossover
 
@@ -66,7 +66,7 @@ def reference_run(candles: pd.DataFrame) -> tuple[float, int]:
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stats = FractionalBacktest(candles, LongOnlySmaCross, cash=CASH, commission=FEE,
+        stats = FractionalBacktest(candles, LongOnlySmaCross, cash=cash, commission=FEE,
                                    trade_on_close=False, finalize_trades=True).run()
     return time.perf_counter() - started, len(stats["_trades"])
 
@@ -176,10 +176,14 @@ def main() -> None:
                         help="instead of --data: BARS synthetic 5-minute bars per asset")
     parser.add_argument("--assets", type=int, default=1,
                         help="with --synthetic: this many assets (backtesting.py runs each alone)")
+    parser.add_argument("--split-cash", action="store_true",
+                        help="with --assets: each entry may use 1/assets of equity (backtesting.py "
+                        "gets that share per asset), so both trade every asset's crosses; "
+                        "without it Quorum's all-in entries share one cash pile")
     args = parser.parse_args()
 
     if args.synthetic:
-        settings, market = synthetic_market(args.synthetic, args.assets)
+        settings, market = synthetic_market(args.synthetic, args.assets, split=args.split_cash)
         frames = [candles_of(market, i) for i in range(len(market.assets))]
         label = f"synthetic, {len(market.assets)} asset(s) × {market.n_bars:,} bars"
     else:
@@ -192,9 +196,12 @@ def main() -> None:
         market = load_files(settings.data.files)
         label = args.data.name
     bars = market.n_bars * len(market.assets)
+    # backtesting.py starts each asset's run with the cash Quorum starts with, or with that
+    # asset's share of it when --split-cash gives each asset its own share in Quorum too.
+    cash = settings.run.cash_usd / (len(frames) if args.split_cash else 1)
 
     def reference() -> tuple[float, int]:
-        runs = [reference_run(frame) for frame in frames]  # one asset per backtesting.py run
+        runs = [reference_run(frame, cash) for frame in frames]  # one asset per run
         return sum(s for s, _ in runs), sum(t for _, t in runs)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -227,18 +234,20 @@ def main() -> None:
         spread = f"({bars / max(times):,.0f}, {bars / min(times):,.0f})"
         print(f"{name:44}{bars / med(times):>12,.0f}{spread:>26}{trades:>8}")
     print(f"{'ratio (ours / backtesting.py)':44}{their_s / our_s:>12.3f}")
-    if our_trades != their_trades and len(frames) == 1:
+    if our_trades != their_trades and (len(frames) == 1 or args.split_cash):
         print(f"WARNING: the two made different numbers of trades ({our_trades} vs {their_trades})")
     print_stages(stages, instrumented)
     if profiler:
         print_profile(profiler)
 
 
-def synthetic_market(bars: int, assets: int):
+def synthetic_market(bars: int, assets: int, *, split: bool = False):
     """The parity settings over a synthetic market of ``assets`` × ``bars`` 5-minute bars.
 
     With several assets all-in entries compete for one cash pile (backtesting.py gives each
-    asset its own), so the trade counts differ; the speed comparison holds."""
+    asset its own), so Quorum makes far fewer trades. ``split`` lets each entry use only
+    1/assets of equity instead (backtesting.py then starts each asset with that share), so both
+    trade every asset's crosses."""
     from datetime import UTC, datetime
 
     from core.feeds.synthetic import generate
@@ -254,6 +263,9 @@ def synthetic_market(bars: int, assets: int):
     settings = settings.model_copy(update={
         "data": settings.data.model_copy(update={"source": "synthetic"}),
         "run": settings.run.model_copy(update={"cash_usd": 100_000.0}),
+        "risk": settings.risk.model_copy(update={"fraction": 1 / assets,
+                                                 "max_position_share": 1 / assets})
+        if split else settings.risk,
         "policy_file": policy,
     })
     return settings, market

@@ -384,11 +384,12 @@ class Governor:
         """Tell the policy's history about the round trips these fills closed (one per sell)."""
         sells = sum(1 for fill in fills if fill.side is Side.SELL)
         if sells:
-            self.history.record_closed(self.rt.call("treasury", "closed_trades")[-sells:])
+            self.history.record_closed(self.rt.call("treasury", "closed_trades", last=sells))
 
     def _record(self, decision_id: str, stage: Stage, payload: Any, *, outcome: str | None = None) -> None:
-        self.log.append(decision_id, stage.value, payload)
-        self.state.stages[stage.value] += 1
+        name = stage.value
+        self.log.append(decision_id, name, payload)
+        self.state.stages[name] += 1
         if outcome is not None:
             self.state.outcomes[decision_id] = outcome
 
