@@ -62,6 +62,7 @@ class _Open:
     entry_tick: int = 0
     peak_price: float = 0.0
     opened_by: str = ""
+    shown: Position | None = None  # the Position portfolio() gives, until a fill changes it
 
 
 class TreasuryAgent:
@@ -116,6 +117,7 @@ class TreasuryAgent:
                 held.quantity += fill.quantity
                 held.cost_usd += cost
                 held.entry_notional += gross
+                held.shown = None
                 held.peak_price = max(held.peak_price, fill.price)
         else:
             held = self.open.get(fill.asset)
@@ -146,6 +148,7 @@ class TreasuryAgent:
             held.quantity -= fill.quantity
             held.cost_usd -= cost_part
             held.entry_notional -= entry_price * fill.quantity
+            held.shown = None
             if held.quantity <= QUANTITY_EPSILON or share >= 1.0:
                 del self.open[fill.asset]
         self.fees_usd += fill.fee_usd  # only once the fill is known to apply
@@ -205,20 +208,20 @@ class TreasuryAgent:
             tick=self.tick,
             ts=self.ts,
             cash_usd=self.cash_usd,
-            positions={
-                asset: Position(
-                    asset=asset,
-                    quantity=held.quantity,
-                    avg_entry_price=held.entry_notional / held.quantity,
-                    opened_at=held.opened_at,
-                )
-                for asset, held in self.open.items()
-            },
+            positions={asset: held.shown or self._show(asset, held)
+                       for asset, held in self.open.items()},
             prices=dict(self.prices),
             realized_pnl_usd=self.realized_pnl_usd,
             fees_usd=self.fees_usd,
             initial_equity_usd=self.initial_equity_usd,
         )
+
+    @staticmethod
+    def _show(asset: str, held: _Open) -> Position:
+        held.shown = Position(asset=asset, quantity=held.quantity,
+                              avg_entry_price=held.entry_notional / held.quantity,
+                              opened_at=held.opened_at)
+        return held.shown
 
     def closed_trades(self, *, last: int | None = None) -> list[Trade]:
         """Every round trip closed so far, oldest first; with ``last``, only the latest ones."""

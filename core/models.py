@@ -369,7 +369,9 @@ class PortfolioState(Model):
 
     @property
     def equity_usd(self) -> float:
-        return self.cash_usd + sum(self.position_value(a) for a in self.positions)
+        prices = self.prices  # position_value of each, inlined: the same floats, summed in order
+        return self.cash_usd + sum(position.quantity * prices.get(asset, position.avg_entry_price)
+                                   for asset, position in self.positions.items())
 
     def position_value(self, asset: str) -> float:
         position = self.positions.get(asset)
