@@ -104,9 +104,7 @@ class TreasuryAgent:
                 raise ExecutionError(
                     f"fill {fill.order_id} costs {cost:,.2f} but only {self.cash_usd:,.2f} is held"
                 )
-            # An all-in buy's cost can exceed the cash by a rounding error (the tolerance
-            # above): the cash is then spent, not negative dust.
-            self.cash_usd = max(0.0, self.cash_usd - cost)
+            self.cash_usd -= cost
             held = self.open.get(fill.asset)
             if held is None:
                 self.open[fill.asset] = _Open(

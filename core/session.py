@@ -208,6 +208,9 @@ class Session:
         """Log RunFinished, flush, stop the runtime; returns the summary."""
         try:
             self.governor.end_run()
+            # A backtest's executor batches its order writes: they are written out before the
+            # log says the run finished (a failure here stops the run unfinished).
+            self.runtime.call("executor", "close")
             summary = self.summary()
             closed = self.runtime.call("treasury", "closed_trades")
             summary.closed_trades = len(closed)

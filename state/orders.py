@@ -72,7 +72,8 @@ class OrderStore:
         """Commit ``order`` as an intent; False (nothing written) if its decision has one.
 
         The unique decision id decides (no read first): a duplicate fails the insert. Batched,
-        the buffer and then the database are looked up instead, and the intent is buffered."""
+        the intent is buffered and only what this store recorded is looked up; a decision that
+        another writer recorded fails the write-out instead (see the module docstring)."""
         row = {
             "order_id": order.order_id,
             "decision_id": order.decision_id,

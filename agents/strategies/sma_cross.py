@@ -4,6 +4,8 @@ crosses back below. Long only; asks to go all-in on entry and to sell everything
 
 from __future__ import annotations
 
+from math import isnan
+
 import numpy as np
 from pydantic import Field, model_validator
 
@@ -49,17 +51,25 @@ class SmaCross(Strategy):
         with np.errstate(invalid="ignore"):  # NaN while warming up compares False: no signal
             up = (fast[before] <= slow[before]) & (fast[now] > slow[now])
             down = (fast[before] >= slow[before]) & (fast[now] < slow[now])
+        self._fast = fast
         self.crossing = np.zeros(fast.shape, dtype=bool)
         self.crossing[:, 1:] = up | down  # bar t from bars t-1 and t only: no look-ahead
         return self.crossing.any(axis=0)
 
     def _may_cross(self, snapshot: MarketSnapshot) -> list[str]:
         """The assets that can signal at this bar: with ``crossing`` known for it, those whose
-        averages crossed there (the same comparisons ``signals`` makes); else every asset."""
-        assets, crossing = list(snapshot.bars), self.crossing
-        if crossing is None or crossing.shape[0] != len(assets) or snapshot.tick >= crossing.shape[1]:
+        averages crossed there (the same comparisons ``signals`` makes); else every asset.
+
+        ``crossing`` is trusted only for the feed it was computed from: the snapshot's first
+        asset must have the fast average it holds for this bar."""
+        assets, crossing, tick = list(snapshot.bars), self.crossing, snapshot.tick
+        if crossing is None or crossing.shape[0] != len(assets) or tick >= crossing.shape[1]:
             return assets
-        return [assets[i] for i in np.flatnonzero(crossing[:, snapshot.tick]).tolist()]
+        fast = snapshot.indicators.get(assets[0], {}).get(self.indicator_keys[0])
+        kept = self._fast[0, tick]
+        if not (fast == kept or (fast is None and isnan(kept))):
+            return assets  # another feed than active_bars saw
+        return [assets[i] for i in np.flatnonzero(crossing[:, tick]).tolist()]
 
     def signals(
         self,

@@ -368,3 +368,25 @@ def test_after_active_bars_a_backtest_bar_tests_only_the_crossing_assets_and_sig
         if not active[tick]:
             assert not strategy._may_cross(snapshot), tick
     assert seen > 20  # both ways, several assets
+
+
+def test_crossings_kept_from_another_feed_are_not_trusted():
+    """A strategy that saw one feed's averages, shown another feed of the same shape, signals
+    what a fresh strategy signals there (the kept crossings are checked against the snapshot)."""
+    from core.feeds.synthetic import generate
+
+    config = SmaCrossConfig(fast=5, slow=20)
+    seen, shown = (generate(assets=["A0", "A1"], bars=300, bar_seconds=300, start=T0, seed=seed)
+                   for seed in (1, 2))
+    stale, fresh = SmaCross(config), SmaCross(config)
+    specs = stale.required_indicators()
+    stale.active_bars(MarketIntelAgent(seen, ComputeAgent(), specs=specs,
+                                       precompute=True).indicator_arrays())
+    intel = MarketIntelAgent(shown, ComputeAgent(), specs=specs, precompute=True)
+    signalled = 0
+    for tick in range(shown.n_bars):
+        snapshot = intel.observe(tick)
+        expected = fresh.signals(snapshot, _sentiment(tick), _portfolio())
+        assert stale.signals(snapshot, _sentiment(tick), _portfolio()) == expected, tick
+        signalled += len(expected)
+    assert signalled > 5
