@@ -60,8 +60,9 @@ def test_failure_is_recorded(engine):
         store.mark_filled("o-1", make_fill(orders[1]))
 
 
-def test_unknown_order_and_mismatched_fill_are_named(engine):
-    store = OrderStore(engine)
+@pytest.mark.parametrize("commit_interval_s", [0.0, 3600.0], ids=["each-write", "batched"])
+def test_unknown_order_and_mismatched_fill_are_named(engine, commit_interval_s):
+    store = OrderStore(engine, commit_interval_s=commit_interval_s)
     order = make_order()
     with pytest.raises(ExecutionError, match="order o-1 was never recorded"):
         store.mark_filled("o-1", make_fill(order))
