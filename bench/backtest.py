@@ -11,7 +11,10 @@ Medians of ``--repeats`` runs; quote the ratio, not the absolute numbers (shared
 Then where our time goes: the governance stages (policy engine, reviewer, approval gate, and the
 governor's own per-decision bookkeeping), the decision log (append, flush, close), and the rest
 (market data and indicators, strategy, risk, treasury, executor), by exclusive perf_counter time
-around each stage of one instrumented run. ``--profile`` adds cProfile's top functions.
+around each stage of one instrumented run. Last, per decision: what the issue's targets (3× the
+reference's bars/s, governance and logging at most 25% of our time) leave for governance and
+logging, against the least the decision log's rows of that run cost with nothing else around
+them (bench/log_floor.py). ``--profile`` adds cProfile's top functions.
 
     python bench/backtest.py [--data FILE] [--repeats 5] [--profile]
 """
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from log_floor import floor_seconds, read_rows
 
 from core.logging import configure
 
@@ -218,6 +222,8 @@ def main() -> None:
         finally:
             for undo in stages.restore:
                 undo()
+        log_rows, decisions = read_rows(Path(tmp) / "stages.db")
+        log_floor_s = floor_seconds(log_rows)
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             quorum_run(settings, market, Path(tmp) / "profile.db", profiler=profiler)
@@ -237,6 +243,7 @@ def main() -> None:
     if our_trades != their_trades and (len(frames) == 1 or args.split_cash):
         print(f"WARNING: the two made different numbers of trades ({our_trades} vs {their_trades})")
     print_stages(stages, instrumented)
+    print_floor(their_s, decisions, len(log_rows), log_floor_s)
     if profiler:
         print_profile(profiler)
 
@@ -289,6 +296,19 @@ def print_stages(stages: Stages, total_s: float) -> None:
               if name in seconds else f"  {label:52}{0.0:>8.3f} s{0.0:>7.1f} %")
     share = sum(seconds.get(n, 0.0) for n in (*governance, "decision log")) / total_s
     print(f"  {'governance + decision log':52}{'':>10}{100 * share:>7.1f} %")
+
+
+def print_floor(their_s: float, decisions: int, rows: int, floor_s: float) -> None:
+    """What the targets allow per decision for governance and logging, against what the log's
+    rows cost at least (bench/log_floor.py)."""
+    if not decisions:
+        return
+    allowed_s = 0.25 * their_s / 3  # a quarter of a run 3× faster than backtesting.py's
+    print(f"\nper decision ({decisions:,} decisions, {rows:,} log rows):")
+    print(f"  {'the targets allow for governance + log (25% of 1/3 of theirs)':62}"
+          f"{1e6 * allowed_s / decisions:>8.1f} µs")
+    print(f"  {'the log rows alone, chained and inserted, nothing else (floor)':62}"
+          f"{1e6 * floor_s / decisions:>8.1f} µs")
 
 
 def print_profile(profiler: cProfile.Profile) -> None:
