@@ -1,4 +1,9 @@
-"""The `quorum` command as a person runs it: a real process, real files, real exit codes."""
+"""The `quorum` command as a person runs it: a real process, real files, real exit codes.
+
+The three `quorum run` tests start Ray in their process (about 20 s each) and come last. The
+headless one's run is started in the background when the module starts (if that test was
+selected), so Ray starts on the second core while the other tests, one process each, run.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +24,58 @@ QUORUM = [sys.executable, "-m", "core.cli"]
 
 
 def quorum(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*QUORUM, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*QUORUM, *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def quorum_side_by_side(*commands: list[str]) -> list[subprocess.CompletedProcess]:
+    """Independent commands as separate processes at the same time (each mostly imports, on
+    one core); their results in order."""
+    procs = [subprocess.Popen([*QUORUM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for args in commands]
+    results = []
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=300)
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    return results
 
 
 def head_printed(output: str) -> str:
     match = re.search(r"head=([0-9a-f]{64})", output)
     assert match, output
     return match.group(1)
+
+
+HEADLESS_TICKS = 120
+HEADLESS_TEST = "test_run_headless_prints_its_summary_and_the_log_verifies"
+
+
+@pytest.fixture(scope="module")
+def headless_run(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, Path, str]]:
+    """`quorum run --headless --ticks 120`, started now and left running; its output goes to
+    files (a pipe nobody reads would stall it). Killed, with its Ray, if a test did not wait."""
+    folder = tmp_path_factory.mktemp("headless-run")
+    db_url = f"sqlite:///{folder / 'quorum.db'}"
+    with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
+        proc = subprocess.Popen(
+            [*QUORUM, "run", "--headless", "--ticks", str(HEADLESS_TICKS), "--db", db_url],
+            stdout=out, stderr=err, start_new_session=True,
+        )
+    yield proc, folder, db_url
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _headless_run_starts_with_the_module(request: pytest.FixtureRequest) -> None:
+    if any(item.name == HEADLESS_TEST for item in request.session.items):
+        request.getfixturevalue("headless_run")
 
 
 def test_backtest_writes_the_documented_json_and_leaves_a_log_that_verifies(
@@ -61,6 +112,13 @@ def test_backtest_writes_the_documented_json_and_leaves_a_log_that_verifies(
 def test_audit_verify_names_the_first_bad_entry_and_exits_1(tmp_path, db_url):
     result = quorum("backtest", "--bars", "300", "--db", db_url)
     assert result.returncode == 0, result.stderr
+    # Before the forgery: audit verify reads the database a backtest made (f48c0c7, several
+    # writers share one decision log) and finds it whole.
+    verified = quorum("audit", "verify", "--db", db_url)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.strip() == (
+        f"OK {_count(db_url)} entries head={head_printed(result.stdout)}"
+    )
     path = db_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE decision_log SET payload_json = '{\"forged\":true}' WHERE \"index\" = 5")
@@ -96,32 +154,6 @@ def test_init_writes_a_starter_config_that_runs(tmp_path, db_url):
     assert quorum("init", str(path)).returncode == 2  # never overwrites without --force
     result = quorum("backtest", "--bars", "200", "--config", str(path), "--db", db_url)
     assert result.returncode == 0, result.stderr
-
-
-@pytest.mark.slow
-def test_run_headless_prints_its_summary_and_the_log_verifies(db_url):
-    result = quorum("run", "--headless", "--ticks", "120", "--db", db_url)
-    assert result.returncode == 0, result.stderr
-    assert "120 ticks on the ray runtime" in result.stdout
-    assert "decisions by outcome" in result.stdout
-    verified = quorum("audit", "verify", "--db", db_url)
-    assert verified.stdout.strip().endswith(f"head={head_printed(result.stdout)}")
-
-
-@pytest.mark.slow
-def test_ctrl_c_stops_after_the_tick_in_progress_and_loses_nothing(db_url):
-    proc = start_run_and_wait_for_progress("--ticks", "400", "--interval", "0.05", "--db", db_url)
-    try:
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, stderr
-    assert "(stopped early)" in stdout
-    verified = quorum("audit", "verify", "--db", db_url)
-    assert verified.returncode == 0
-    assert verified.stdout.strip().endswith(f"head={head_printed(stdout)}")
 
 
 def error_line(result: subprocess.CompletedProcess) -> str:
@@ -179,26 +211,48 @@ def test_backtest_refuses_a_json_path_in_a_missing_folder_before_running(tmp_pat
 )
 def test_state_commands_refuse_a_database_that_does_not_exist(tmp_path, command):
     typo = tmp_path / "typo.db"
-    line = error_line(quorum(*command, "--db", f"sqlite:///{typo}"))
-    assert line == f"error: no Quorum database at {typo}"
     in_missing_folder = tmp_path / "nowhere" / "quorum.db"
-    line = error_line(quorum(*command, "--db", str(in_missing_folder)))
-    assert line == f"error: no Quorum database at {in_missing_folder}"
-    assert list(tmp_path.iterdir()) == []
+    as_url, as_path = quorum_side_by_side([*command, "--db", f"sqlite:///{typo}"],
+                                          [*command, "--db", str(in_missing_folder)])
+    assert error_line(as_url) == f"error: no Quorum database at {typo}"
+    assert error_line(as_path) == f"error: no Quorum database at {in_missing_folder}"
+    assert list(tmp_path.iterdir()) == []  # neither created a file or a folder
 
 
-def test_audit_verify_reads_a_database_a_backtest_made(db_url):
-    result = quorum("backtest", "--bars", "60", "--db", db_url)
-    assert result.returncode == 0, result.stderr
+@pytest.mark.slow
+def test_run_headless_prints_its_summary_and_the_log_verifies(headless_run):
+    proc, folder, db_url = headless_run
+    returncode = proc.wait(timeout=300)
+    stdout, stderr = (folder / "stdout").read_text(), (folder / "stderr").read_text()
+    assert returncode == 0, stderr
+    assert f"{HEADLESS_TICKS} ticks on the ray runtime" in stdout
+    assert "decisions by outcome" in stdout
     verified = quorum("audit", "verify", "--db", db_url)
-    assert verified.returncode == 0, verified.stderr
-    assert verified.stdout.startswith(f"OK {_count(db_url)} entries")
+    assert verified.stdout.strip().endswith(f"head={head_printed(stdout)}")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_tick_in_progress_and_loses_nothing(db_url):
+    # 200 ticks: the first progress line comes at tick 20, leaving 180 (9 s or more) to stop in.
+    proc = start_run_and_wait_for_progress("--ticks", "200", "--interval", "0.05", "--db", db_url)
+    try:
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stderr
+    assert "(stopped early)" in stdout
+    verified = quorum("audit", "verify", "--db", db_url)
+    assert verified.returncode == 0
+    assert verified.stdout.strip().endswith(f"head={head_printed(stdout)}")
 
 
 @pytest.mark.slow
 def test_a_second_ctrl_c_aborts_with_one_line_and_exit_130(db_url):
     # Regression: the second Ctrl-C ended the run without a word (or in a traceback).
-    proc = start_run_and_wait_for_progress("--ticks", "40", "--interval", "1", "--db", db_url)
+    # 10 ticks: progress is printed after every tick, so both Ctrl-Cs land in the first 1 s wait.
+    proc = start_run_and_wait_for_progress("--ticks", "10", "--interval", "1", "--db", db_url)
     try:
         os.killpg(proc.pid, signal.SIGINT)
         time.sleep(0.3)  # inside the 1 s wait between ticks: the run has not stopped yet
