@@ -10,20 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-import pandas as pd
 
 from core.models import Bar
-
-_VECTOR_TIMES = 32
-"""From this many bars ``times`` converts them in pandas' one pass (coasted runs are long)."""
-_LAST_EXACT_NS = 2**32 * 10**9
-"""Up to here (year 2106) ``ns / 1e9`` is off by under half a microsecond, so ``fromtimestamp``
-rounds a whole-microsecond time to itself, as pandas' integer conversion gives it."""
-
-
-def _exact_in_microseconds(stamps: np.ndarray) -> bool:
-    """Whether ``time`` and pandas agree on every one of ``stamps`` (increasing ns)."""
-    return bool(0 <= stamps[0] and stamps[-1] < _LAST_EXACT_NS and not (stamps % 1000).any())
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,11 +49,9 @@ class MarketData:
         return datetime.fromtimestamp(int(self.timestamps[t]) / 1e9, tz=UTC)
 
     def times(self, start: int, stop: int) -> list[datetime]:
-        """``time(t)`` for bars start..stop-1, in one pass: the same datetimes."""
-        stamps = self.timestamps[start:stop]
-        if len(stamps) > _VECTOR_TIMES and _exact_in_microseconds(stamps):
-            return pd.to_datetime(stamps, unit="ns", utc=True).to_pydatetime().tolist()
-        return [datetime.fromtimestamp(ns / 1e9, tz=UTC) for ns in stamps.tolist()]
+        """``time(t)`` for bars start..stop-1, in one pass."""
+        return [datetime.fromtimestamp(ns / 1e9, tz=UTC)
+                for ns in self.timestamps[start:stop].tolist()]
 
     def bar(self, asset: str, t: int) -> Bar:
         i = self.index_of(asset)
