@@ -22,10 +22,12 @@ class MeanReversionConfig(StrategyConfig):
         "(the lower Bollinger band with k = entry_z)",
     )
     exit_z: float = Field(
+        validate_default=True,  # checked against the field before it, default or not
         default=0.0, le=10, allow_inf_nan=False,
         description="Sell when the z-score is back up to this (0: at the mean)",
     )
     stop_z: float | None = Field(
+        validate_default=True,  # checked against the field before it, default or not
         default=None, gt=0, allow_inf_nan=False,
         description="Sell at a loss when the close falls this many deviations below the mean "
         "(none: no stop)",

@@ -26,6 +26,7 @@ class MomentumConfig(StrategyConfig):
         description="Buy when the trailing return is above this (0.03 = +3%)",
     )
     exit_return: float = Field(
+        validate_default=True,  # checked against the field before it, default or not
         default=0.0, gt=-1, allow_inf_nan=False,
         description="Sell the position when the trailing return falls below this",
     )

@@ -47,10 +47,13 @@ class PhaseConfig(StrategyConfig):
         default=-1.0, allow_inf_nan=False, description="Cheap at or below this valuation z-score"
     )
     overvalued_z: float = Field(
+        validate_default=True,  # checked against the field before it, default or not
         default=2.0, allow_inf_nan=False, description="Rich at or above this valuation z-score"
     )
     trend_fast: int = Field(default=20, ge=1, description="Fast EMA of the trend, in bars")
-    trend_slow: int = Field(default=100, ge=2, description="Slow EMA of the trend, in bars")
+    trend_slow: int = Field(
+        validate_default=True,  # checked against the field before it, default or not
+        default=100, ge=2, description="Slow EMA of the trend, in bars")
     volatility_period: int = Field(
         default=24, ge=2, description="Bars of log returns in the short-run volatility"
     )
@@ -63,6 +66,7 @@ class PhaseConfig(StrategyConfig):
         "market counts as cheap, unless the valuation says rich",
     )
     greed_above: float = Field(
+        validate_default=True,  # checked against the field before it, default or not
         default=75, ge=0, le=100, description="Mood at or above which the market counts as "
         "rich, unless the valuation says cheap",
     )

@@ -25,7 +25,9 @@ from core.models import Bar, MarketSnapshot, PortfolioState, SentimentReading, S
 
 class VolTargetConfig(StrategyConfig):
     fast: int = Field(default=20, ge=1, description="Fast EMA period of the trend filter, in bars")
-    slow: int = Field(default=100, ge=2, description="Slow EMA period of the trend filter, in bars")
+    slow: int = Field(
+        validate_default=True,  # checked against the field before it, default or not
+        default=100, ge=2, description="Slow EMA period of the trend filter, in bars")
     volatility_period: int = Field(
         default=48, ge=2, description="Bars of log returns in the realised volatility"
     )
