@@ -30,26 +30,79 @@ def strategy_names(compare: str) -> list[str]:
 def scoped(params: list[str], name: str, names: list[str]) -> list[str]:
     """The --param items for strategy ``name`` among ``names``: the unprefixed ones, and
     ``name.k=v`` ones without their prefix."""
+    from agents.strategies.base import registry
+
     chosen = []
     for item in params:
         prefix, dot, rest = item.partition(".")
         if dot and prefix in names:
             if prefix == name:
                 chosen.append(rest)
+        elif dot and prefix in registry():
+            raise InputError(f"--param {item}: {prefix} is not among --compare {','.join(names)}")
         else:
             chosen.append(item)
     return chosen
 
 
-def param_table(params: list[str]) -> dict[str, object]:
-    """``["fast=5", "slow=20"]`` → {"fast": 5, "slow": 20} (numbers where they parse)."""
-    table: dict[str, object] = {}
+def param_table(params: list[str]) -> dict[str, Any]:
+    """``["fast=5", "exits.stop_loss=0.02"]`` → {"fast": 5, "exits": {"stop_loss": 0.02}}
+    (numbers where they parse; a dotted key sets a key of a table)."""
+    table: dict[str, Any] = {}
     for item in params:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        path = [part.strip() for part in key.split(".")]
+        if not sep or not all(path):
             raise InputError(f"--param {item!r}: expected key=value")
-        table[key.strip()] = _number(value.strip())
+        *tables, last = path
+        into = table
+        for name in tables:
+            into = into.setdefault(name, {})
+            if not isinstance(into, dict):
+                raise InputError(f"--param {item!r}: {name} is given a value elsewhere")
+        if isinstance(into.get(last), dict):
+            raise InputError(f"--param {item!r}: {last} is a table; set its keys ({last}.KEY=v)")
+        into[last] = _number(value.strip())
     return table
+
+
+def configured(strategies, name: str) -> dict[str, Any]:
+    """What the config's ``[strategies.NAME]`` table sets for ``name`` (its exits included);
+    empty when it has none. The command line's --param go over it (``merged``)."""
+    config = (strategies.model_extra or {}).get(name)
+    return config.model_dump(exclude_unset=True) if config is not None else {}
+
+
+def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over``'s keys on top; tables (``exits``) merged key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def chosen_strategy(strategy: str | None, strategies, *, option: str) -> str:
+    """--strategy, else the one strategy the config enables; InputError naming ``option`` if
+    it enables several."""
+    if strategy is not None:
+        return strategy
+    if len(strategies.enabled) == 1:
+        return strategies.enabled[0]
+    raise InputError(f"{option}: the config runs {', '.join(strategies.enabled) or 'no strategy'}; "
+                     "name one with --strategy (or run them side by side with --compare)")
+
+
+def single_config(strategies, strategy: str | None, param: list[str]):
+    """What one backtest runs: the config's ``[strategies]`` as written (every enabled plugin,
+    its parameters and exits) when neither --strategy nor --param is given; else only
+    ``--strategy`` (or the config's one strategy), its config table under the --param values."""
+    if strategy is None and not param:
+        return strategies
+    name = chosen_strategy(strategy, strategies, option="--param")
+    return strategies_config(name, merged(configured(strategies, name), param_table(param)))
 
 
 def strategies_config(name: str, table: dict[str, object], *,
@@ -92,10 +145,12 @@ def own_params(strategies, name: str) -> dict[str, Any]:
     return config.model_dump(exclude_defaults=True, mode="json") if config is not None else {}
 
 
-def sweep_configs(strategy: str, combos: list[dict[str, Any]], fixed: dict[str, object]):
+def sweep_configs(strategy: str, combos: list[dict[str, Any]], fixed: dict[str, Any],
+                  base: dict[str, Any] | None = None):
     """(the combos the strategy accepts, their StrategiesConfig by params_text, the refusals).
 
-    A set the strategy refuses (``fast >= slow``) is skipped, not fatal; none accepted is.
+    Each set is ``base`` (the config's table) under ``fixed`` (--param) under the combo. A set
+    the strategy refuses (``fast >= slow``) is skipped, not fatal; none accepted is.
     """
     swept = set().union(*combos) if combos else set()
     both = sorted(set(fixed) & swept)
@@ -103,7 +158,8 @@ def sweep_configs(strategy: str, combos: list[dict[str, Any]], fixed: dict[str, 
         raise InputError(f"--param {', '.join(both)}: also swept by --sweep; give it one way only")
     configs, refused = {}, []
     for combo in combos:
-        problem, config = checked(strategy, {**fixed, **combo}, source=params_text(combo))
+        problem, config = checked(strategy, merged(merged(base or {}, fixed), combo),
+                                  source=params_text(combo))
         if problem:
             refused.append(problem)
         else:

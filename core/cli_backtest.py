@@ -37,8 +37,8 @@ SWEEP_ONLY = ("--folds", "--train-fraction", "--metric")
 
 def backtest(
     data: Annotated[str | None, typer.Option("--data", help="OHLCV file(s), comma-separated: CSV, Parquet or Feather (default: synthetic)")] = None,
-    strategy: Annotated[str, typer.Option(help="Strategy plugin to run")] = "sma_cross",
-    param: Annotated[list[str] | None, typer.Option("--param", help="Strategy parameter k=v (repeatable); with --compare, NAME.k=v sets it for one strategy only")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Strategy plugin to run (default: the config's [strategies], as written; sma_cross without a config)")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Strategy parameter k=v over the config's (repeatable); exits.stop_loss=0.02 sets an exit; with --compare, NAME.k=v sets it for one strategy only")] = None,
     fee: Annotated[float | None, typer.Option(min=0, max=0.1, help="Proportional fee per fill (0.001 = 0.1%)")] = None,
     cash: Annotated[float | None, typer.Option(min=0.01, help="Starting cash, in the data's quote currency (default: config's cash_usd; 100 for data quoted in BTC, ETH, ...)")] = None,
     bars: Annotated[int | None, typer.Option(min=2, help="Synthetic bars when no --data is given")] = None,
@@ -77,7 +77,8 @@ def backtest(
         if compare is not None:
             names = params.strategy_names(compare)
             configs = {name: params.strategies_config(
-                name, params.param_table(params.scoped(param or [], name, names)),
+                name, params.merged(params.configured(base.strategies, name),
+                                    params.param_table(params.scoped(param or [], name, names))),
                 source="--compare/--param") for name in names}
             settings, market = _with_market(base, **load)
             _compare(settings, market, configs=configs, json_out=json_out, **many)
@@ -86,7 +87,7 @@ def backtest(
                    folds=folds or 3, metric=metric or "sharpe", json_out=json_out,
                    train_fraction=0.7 if train_fraction is None else train_fraction, **many)
         else:
-            strategies = params.strategies_config(strategy, params.param_table(param or []))
+            strategies = params.single_config(base.strategies, strategy, param or [])
             settings, market = _with_market(base, **load)
             _single(settings.model_copy(update={"strategies": strategies}), market,
                     db_url=db or default_db_url(), gate=human, json_out=json_out, plot=plot)
@@ -158,7 +159,7 @@ def _compare(settings: Settings, market: MarketData, *, configs: dict[str, Any],
         _write_json("--json", json_out, report, note="the runs' figures are printed above")
 
 
-def _sweep(base: Settings, load: dict[str, Any], *, strategy: str, specs: list[str],
+def _sweep(base: Settings, load: dict[str, Any], *, strategy: str | None, specs: list[str],
            param: list[str], folds: int, train_fraction: float, metric: str, gate: str,
            logs_dir: Path | None, workers: int | None, backend: str,
            json_out: Path | None) -> None:
@@ -169,10 +170,11 @@ def _sweep(base: Settings, load: dict[str, Any], *, strategy: str, specs: list[s
 
     if metric not in METRICS:
         raise params.InputError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
+    strategy = params.chosen_strategy(strategy, base.strategies, option="--sweep")
     known = params.parameter_names(strategy)
     combos, configs, refused = params.sweep_configs(
         strategy, grid([parse_axis(spec, known=known) for spec in specs]),
-        params.param_table(param))
+        params.param_table(param), base=params.configured(base.strategies, strategy))
     settings, market = _with_market(base, **load)
     windows = make_folds(market.n_bars, count=folds, train_fraction=train_fraction)
     if refused:
