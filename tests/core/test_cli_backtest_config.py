@@ -97,3 +97,13 @@ def _payloads(tmp_path, name: str) -> list[str]:
     with sqlite3.connect(tmp_path / f"{name}.db") as conn:
         rows = conn.execute("SELECT payload_json FROM decision_log WHERE stage = 'ProposalCreated'")
         return [payload for (payload,) in rows]
+
+
+def test_a_sweep_varies_parameters_over_the_configs_table(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text(FAST_SMA, encoding="utf-8")  # slow = 5: a fast of 5 is refused
+    result = CliRunner().invoke(app, ["backtest", "--bars", BARS, "--config", str(path),
+                                      "--sweep", "fast=3:5:1", "--folds", "1", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 of 3 parameter sets the strategy refuses" in result.stderr
+    assert "fast (5) must be shorter than slow (5)" in result.stderr
