@@ -39,11 +39,14 @@ def print_summary(summary, *, stopped_early: bool) -> None:
         f"realized {s.realized_pnl_usd:+,.2f}  fees {s.fees_usd:,.2f}"),
         (f"  max drawdown          {s.max_drawdown_pct:.2f}%   sharpe {s.sharpe:.2f}   "
         f"sortino {s.sortino:.2f}   CAGR {s.cagr_pct:+.2f}%"),
-        (f"  trades                {len(s.market_trades)}   win rate {s.win_rate_pct:.1f}%   "
-        f"profit factor {s.profit_factor:.2f}   exposure {s.exposure_pct:.1f}%"
+        (f"  trades                {len(s.market_trades)}   win rate "
+        + (f"{s.win_rate_pct:.1f}%   profit factor {s.profit_factor:.2f}" if s.market_trades
+           else "n/a   profit factor n/a")
+        + f"   exposure {s.exposure_pct:.1f}%"
         + (f"   lending round trips {len(s.lending_trades)}" if s.lending_trades else "")),
-        f"  governance            denied {sum(s.denied_by_rule.values())}"
-        + (" (" + ", ".join(f"{r} {n}" for r, n in s.denied_by_rule.items()) + ")"
+        # A decision one rule denied may have fired others: decisions and firings apart.
+        f"  governance            denied {s.decisions.get('denied', 0)}"
+        + (" (rules fired: " + ", ".join(f"{r} {n}" for r, n in s.denied_by_rule.items()) + ")"
            if s.denied_by_rule else "")
         + f" · vetoed {s.vetoed} · escalated {s.escalated}",
         "  open positions        "

@@ -1,14 +1,31 @@
-"""Deny trades too small to be worth their fees (typically after a resize)."""
+"""Deny trades too small to be worth their fees (typically after a resize), except the sale of
+all that is left of a position.
+
+A remainder below the minimum (what a liquidity resize leaves, or a long drawdown) could
+otherwise never be sold: every exit would be denied, and a strategy that enters only when flat
+would never trade again. Selling all of it sheds risk, so it passes; a partial sell or a buy
+that small is still denied, and so is a sell judged without the portfolio (it cannot be known
+to close the position).
+"""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from policies.base import PolicyContext, Rule, RuleConfig, RuleResult, register
+from core.models import Side
+from policies.base import (
+    PORTFOLIO,
+    PolicyContext,
+    Rule,
+    RuleConfig,
+    RuleResult,
+    register,
+)
 
 
 class MinNotionalConfig(RuleConfig):
-    min_usd: float = Field(ge=0, description="Smallest notional worth trading")
+    min_usd: float = Field(ge=0, description="Smallest notional worth trading (the sale of all "
+                           "that is left of a position passes whatever its size)")
 
 
 @register
@@ -18,8 +35,22 @@ class MinNotional(Rule):
     config: MinNotionalConfig
 
     def evaluate(self, context: PolicyContext, notional_usd: float) -> RuleResult | None:
-        if notional_usd >= self.config.min_usd:
+        if notional_usd >= self.config.min_usd or _sells_all_that_is_left(context, notional_usd):
             return None
         return RuleResult(
             "deny", f"notional {notional_usd:,.2f} < min {self.config.min_usd:,.2f}"
         )
+
+
+def _sells_all_that_is_left(context: PolicyContext, notional_usd: float) -> bool:
+    """Whether the proposal, at ``notional_usd`` (after earlier resizes), sells the whole of
+    the asset's position."""
+    proposal = context.proposal
+    if (proposal.side is not Side.SELL or proposal.quantity is None or notional_usd <= 0
+            or PORTFOLIO in context.lacking):
+        return False
+    held = context.portfolio.positions.get(proposal.asset)
+    if held is None or held.quantity <= 0:
+        return False
+    selling = proposal.quantity * min(1.0, notional_usd / proposal.notional_usd)
+    return selling >= held.quantity

@@ -99,8 +99,9 @@ def test_backtest_writes_the_documented_json_and_leaves_a_log_that_verifies(
     losses = -sum(p for p in pnls if p < 0)
     assert report["profit_factor"] == pytest.approx(sum(p for p in pnls if p > 0) / losses)
     assert 0 < report["exposure_pct"] < 100
-    denied = sum(report["denied_by_rule"].values())
-    assert f"governance            denied {denied}" in result.stdout
+    denied = re.search(r"decisions by outcome .*denied (\d+)", result.stdout).group(1)
+    fired = ", ".join(f"{rule} {n}" for rule, n in report["denied_by_rule"].items())
+    assert f"governance            denied {denied} (rules fired: {fired})" in result.stdout
     assert {"sortino", "cagr_pct", "vetoed", "escalated"} <= set(report)
     verified = quorum("audit", "verify", "--db", db_url)
     assert verified.returncode == 0

@@ -220,6 +220,13 @@ def _over(value: float, cap: float) -> bool:
     return value > cap + 1e-9 * max(1.0, abs(cap))
 
 
+def _sells_all(ctx: PolicyContext, notional: float) -> bool:
+    """A sale of all that is held of the asset, which min_notional lets through at any size."""
+    p, held = ctx.proposal, ctx.portfolio.positions.get(ctx.proposal.asset)
+    return (p.side is Side.SELL and p.quantity is not None and held is not None
+            and p.quantity * min(1.0, notional / p.notional_usd) >= held.quantity > 0)
+
+
 def broken_caps(ctx: PolicyContext, notional: float, tier: Tier) -> list[str]:
     """Every configured cap an allowed ``notional`` at ``tier`` would break, by name."""
     p, s = ctx.proposal, ctx.history
@@ -228,7 +235,7 @@ def broken_caps(ctx: PolicyContext, notional: float, tier: Tier) -> list[str]:
         broken.append("asset_allowlist")
     if isinstance(p.action, Deposit) and p.action.protocol not in PROTOCOLS:
         broken.append("protocol_allowlist")
-    if _over(notional, MAX_NOTIONAL) or notional < MIN_NOTIONAL:
+    if _over(notional, MAX_NOTIONAL) or (notional < MIN_NOTIONAL and not _sells_all(ctx, notional)):
         broken.append("notional")
     if _over(notional, ctx.assessment.sized_notional_usd):
         broken.append("grew beyond the risk agent's size")

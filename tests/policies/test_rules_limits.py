@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from core.models import Deposit, RuleFiring, Tier, Withdraw
+from policies.base import PORTFOLIO
 from tests.policies.support import context, engine_with, fired
 
 ALLOWLIST = '[rules.asset_allowlist]\nassets = ["BTC", "ETH", "USDC"]\n'
@@ -60,6 +61,32 @@ def test_a_trade_below_min_notional_is_denied(tmp_path):
     verdict = engine_with(tmp_path, NOTIONAL).evaluate(context(notional=0.5))
     assert verdict.fired[0] == RuleFiring(rule="min_notional", effect="deny",
                                           reason="notional 0.50 < min 1.00")
+
+
+def closing(ctx, quantity: float):
+    """``ctx`` with its proposal selling ``quantity`` (the strategies' sells name one)."""
+    return dataclasses.replace(ctx, proposal=ctx.proposal.model_copy(update={"quantity": quantity}))
+
+
+def test_a_sale_of_all_that_is_left_of_a_position_passes_min_notional_however_small(tmp_path):
+    # Regression: a liquidity resize left 0.0001 BTC (worth 0.5 at 5,000) that no exit could sell.
+    engine = engine_with(tmp_path, NOTIONAL)
+    dust = context(notional=0.5, sell=True, holdings={"BTC": 0.0001})
+    assert engine.evaluate(closing(dust, 0.0001)).allowed
+    assert not engine.evaluate(closing(dust, 0.00005)).allowed  # part of it: not worth its fee
+    assert not engine.evaluate(dust).allowed  # no quantity named: not known to close it
+    buy = context(notional=0.5, holdings={"BTC": 0.0001})
+    assert not engine.evaluate(closing(buy, 0.0001)).allowed
+
+
+def test_a_dust_sale_resized_by_an_earlier_rule_or_judged_without_the_portfolio_is_denied(tmp_path):
+    rule = engine_with(tmp_path, NOTIONAL).rules[-1]
+    assert rule.id == "min_notional"
+    dust = closing(context(notional=0.5, sell=True, holdings={"BTC": 0.0001}), 0.0001)
+    assert rule.evaluate(dust, 0.5) is None
+    assert rule.evaluate(dust, 0.25).effect == "deny"  # resized to half: the rest stays
+    unknown = dataclasses.replace(dust, missing=frozenset({PORTFOLIO}))
+    assert rule.evaluate(unknown, 0.5).effect == "deny"
 
 
 def test_a_buy_beyond_max_position_share_is_resized_to_the_room_left(tmp_path):
