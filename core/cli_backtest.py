@@ -245,7 +245,8 @@ def _with_market(settings: Settings, *, cash: float | None,
     if market.quote not in USD_LIKE:
         typer.echo(
             f"prices are in {market.quote}: cash ({settings.run.cash_usd:g} {market.quote}), "
-            f"fees and policy limits are read in {market.quote} (set --cash to change)",
+            f"fees, policy limits and strategy amounts (amount_usd, size_usd) are read in "
+            f"{market.quote} (set --cash to change)",
             err=True,
         )
     return settings, market

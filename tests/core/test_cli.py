@@ -86,6 +86,8 @@ def test_backtest_writes_the_documented_json_and_leaves_a_log_that_verifies(
                     "--strategy", "sma_cross", "--json", str(out), "--db", db_url)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
+    assert ("prices are in BTC: cash (100 BTC), fees, policy limits and strategy amounts "
+            "(amount_usd, size_usd) are read in BTC") in result.stderr
     assert set(report) >= {"bars", "trades", "final_equity", "return_pct", "max_drawdown_pct",
                            "sharpe", "elapsed_s"}
     assert report["bars"] == 5760
