@@ -98,6 +98,11 @@ def sweep_lines(walk, market, *, source: str) -> list[str]:
             f"{f.test_start}-{f.test_stop - 1} ({_span(market, f.test_start, f.test_stop)}); "
             f"best {params_text(o.chosen.params)} ({walk.metric} {o.chosen.metric(key):.2f} "
             "on train)")
+        if all(not r.payload.get("number_of_trades") for r in o.trained):
+            lines.append(
+                f"    warning: no parameter set traded on fold {f.number}'s "
+                f"{f.test_start - f.train_start}-bar train window, so the choice means nothing "
+                "(fewer --folds or more bars give windows longer than the strategy's warm-up)")
     lines += ["", ("out of sample (each fold's test window, with the parameters chosen on its "
               "train window):")]
     labels = [f"fold {o.fold.number} {params_text(o.tested.params)}" for o in walk.outcomes]

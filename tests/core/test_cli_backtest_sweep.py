@@ -154,3 +154,15 @@ def test_sweep_as_ray_tasks_gives_what_worker_processes_give(tmp_path, ray_sessi
     assert ray_report["combined"] == process_report["combined"]
     assert [f["best_params"] for f in ray_report["per_fold"]] == [
         f["best_params"] for f in process_report["per_fold"]]
+
+
+def test_a_fold_where_no_set_traded_in_training_is_called_out():
+    # 100 bars in 5 folds: 35-bar train windows, no longer than sma_cross's 30-bar warm-up
+    # leaves room to cross in.
+    short = backtest("--bars", "100", "--sweep", "fast=5:6:1", "--folds", "5", "--workers", "1")
+    assert short.exit_code == 0, short.output
+    assert ("    warning: no parameter set traded on fold 1's 35-bar train window, so the choice "
+            "means nothing") in short.stdout
+    enough = backtest(*SWEEP, "--workers", "1")
+    assert enough.exit_code == 0, enough.output
+    assert "warning" not in enough.stdout
