@@ -20,6 +20,8 @@ COLUMNS = (
     ("PF", "profit_factor", "{:.2f}"),
     ("exposure %", "exposure_pct", "{:.1f}"),
     ("denied", "denied", "{:d}"),
+    ("vetoed", "vetoed", "{:d}"),
+    ("escalated", "escalated", "{:d}"),
     ("final equity", "final_equity", "{:,.2f}"),
 )
 """The columns of the compare table, in order."""
@@ -42,6 +44,7 @@ def summary_payload(summary) -> dict[str, Any]:
         "exposure_pct": summary.exposure_pct,
         "number_of_trades": len(summary.market_trades),
         "lending_round_trips": len(summary.lending_trades),
+        "denied": summary.decisions.get("denied", 0),  # decisions; a rule count each below
         "denied_by_rule": summary.denied_by_rule,
         "vetoed": summary.vetoed,
         "escalated": summary.escalated,
@@ -51,8 +54,6 @@ def summary_payload(summary) -> dict[str, Any]:
 
 def cell(payload: dict[str, Any], key: str, fmt: str) -> str:
     """One figure of a run as the table shows it."""
-    if key == "denied":
-        return fmt.format(sum(payload["denied_by_rule"].values()))
     value = payload[key]
     if value is None:  # profit factor with profits and no loss
         return "inf"

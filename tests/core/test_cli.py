@@ -104,6 +104,8 @@ def test_backtest_writes_the_documented_json_and_leaves_a_log_that_verifies(
     denied = re.search(r"decisions by outcome .*denied (\d+)", result.stdout).group(1)
     fired = ", ".join(f"{rule} {n}" for rule, n in report["denied_by_rule"].items())
     assert f"governance            denied {denied} (rules fired: {fired})" in result.stdout
+    assert report["denied"] == int(denied)
+    assert 0 < report["denied"] <= sum(report["denied_by_rule"].values())  # rules fired per decision
     assert {"sortino", "cagr_pct", "vetoed", "escalated"} <= set(report)
     verified = quorum("audit", "verify", "--db", db_url)
     assert verified.returncode == 0

@@ -44,7 +44,7 @@ def test_compare_in_worker_processes_matches_each_strategy_run_alone(tmp_path):
             assert runs[name][key] == report[key], (name, key)
     header, *rows = result.stdout.strip().splitlines()[-3:]
     assert header.split()[:6] == ["strategy", "return", "%", "CAGR", "%", "Sharpe"]
-    assert {"Sortino", "DD", "trades", "PF"} <= set(header.split())
+    assert {"Sortino", "DD", "trades", "PF", "denied", "vetoed", "escalated"} <= set(header.split())
     assert rows[0].startswith("sma_cross ") and rows[1].startswith("momentum (lookback=24) ")
     assert f"{runs['momentum']['return_pct']:+.2f}" in rows[1].split()
 
