@@ -8,6 +8,7 @@ is the bar count (tick), so it needs no clock and no indicator.
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
 from agents.compute import IndicatorSpec
@@ -45,6 +46,14 @@ class Dca(Strategy):
 
     def required_indicators(self) -> list[IndicatorSpec]:
         return []
+
+    def active_bars(self, indicators: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The scheduled bars; any bar with a take-profit (it watches every close), or when
+        no array tells the feed's length."""
+        if self.config.take_profit is not None or not indicators:
+            return None
+        bars = next(iter(indicators.values())).shape[1]
+        return np.arange(bars) % self.config.interval_bars == 0
 
     def signals(
         self,

@@ -6,7 +6,7 @@ leaves: the equity curve bar by bar, the exposure, the trades, the summary, and 
 log entry (per-run identifiers and wall-clock times removed). Cases: the real ETH/BTC candles
 with the parity config (all-in SMA cross), and a synthetic three-asset market whose SMA cross
 also has a stop-loss and a time exit (positions held: every bar wakes) under a policy that
-denies and resizes.
+denies and resizes; DCA, whose schedule alone wakes bars (none narrowed with a take-profit).
 """
 
 from __future__ import annotations
@@ -122,3 +122,20 @@ def test_several_positions_held_through_quiet_bars_give_the_same_run(tmp_path):
     assert sum(held_three) > 50  # three positions at once on many bars
     woken, bars, _ = assert_same_run(s, data, tmp_path)
     assert woken < bars / 2
+
+
+@pytest.mark.parametrize("take_profit", [None, 0.01])
+def test_a_schedule_wakes_only_its_bars_and_gives_the_same_run(tmp_path, take_profit):
+    """DCA buys every interval_bars bars: only those bars (and the fills after them) wake,
+    unless a take-profit watches every close."""
+    s = settings(policy=write_policy(tmp_path, auto_max=100_000), seed=3)
+    s = s.model_copy(update={"strategies": s.strategies.model_validate(
+        {"enabled": ["dca"], "dca": {"amount_usd": 2_000, "interval_bars": 24,
+                                     "take_profit": take_profit}})})
+    data = market(s, bars=480)
+    woken, bars, summary = assert_same_run(s, data, tmp_path)
+    assert summary.stages["OrderFilled"] >= 10
+    if take_profit is None:
+        assert woken <= 2 * bars // 24 + 2  # the scheduled bars and their fill bars
+    else:
+        assert woken == bars
