@@ -7,6 +7,7 @@ at or under the lower Bollinger band of width ``entry_z``. Long only; asks for a
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from agents.compute import IndicatorSpec
@@ -61,6 +62,15 @@ class MeanReversion(Strategy):
 
     def required_indicators(self) -> list[IndicatorSpec]:
         return [IndicatorSpec(name="zscore", period=self.config.period)]
+
+    def active_bars(self, indicators: dict[str, np.ndarray]) -> np.ndarray:
+        """Bars where some asset's z-score is in the buy zone (which holds the stop's: stop_z is
+        beyond entry_z) or the sell zone: ``signals`` reads nothing else but the portfolio."""
+        (key,) = self.indicator_keys
+        z, config = indicators[key], self.config
+        with np.errstate(invalid="ignore"):  # NaN while warming up compares False: no signal
+            zone = (z <= -config.entry_z) | (z >= config.exit_z)
+        return zone.any(axis=0)
 
     def signals(
         self,

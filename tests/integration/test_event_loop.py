@@ -6,7 +6,8 @@ leaves: the equity curve bar by bar, the exposure, the trades, the summary, and 
 log entry (per-run identifiers and wall-clock times removed). Cases: the real ETH/BTC candles
 with the parity config (all-in SMA cross), and a synthetic three-asset market whose SMA cross
 also has a stop-loss and a time exit (positions held: every bar wakes) under a policy that
-denies and resizes; DCA, whose schedule alone wakes bars (none narrowed with a take-profit).
+denies and resizes; DCA, whose schedule alone wakes bars (none narrowed with a take-profit);
+mean reversion, whose z-score zones wake bars.
 """
 
 from __future__ import annotations
@@ -139,3 +140,16 @@ def test_a_schedule_wakes_only_its_bars_and_gives_the_same_run(tmp_path, take_pr
         assert woken <= 2 * bars // 24 + 2  # the scheduled bars and their fill bars
     else:
         assert woken == bars
+
+
+def test_mean_reversion_wakes_only_in_its_zones_and_gives_the_same_run(tmp_path):
+    """Buy zone (z at or under -entry_z), sell zone (z at or over exit_z) and the stop: the
+    bars in between coast."""
+    s = settings(policy=write_policy(tmp_path, auto_max=100_000), seed=3)
+    s = s.model_copy(update={"strategies": s.strategies.model_validate(
+        {"enabled": ["mean_reversion"],
+         "mean_reversion": {"period": 20, "entry_z": 1.5, "exit_z": 0.5, "stop_z": 3.0}})})
+    data = market(s, bars=600)
+    woken, bars, summary = assert_same_run(s, data, tmp_path)
+    assert summary.stages["OrderFilled"] >= 6
+    assert woken < 0.8 * bars
