@@ -126,7 +126,8 @@ class Strategy(ABC):
         """Bars on which ``signals`` may return anything, from whole-feed indicator arrays
         (assets × bars, keyed like snapshot indicators): True where it may act. None (the
         default) means any bar: only a strategy whose signals depend on nothing but that bar's
-        and the previous bar's indicators and the portfolio may narrow it. A backtest runs the
+        and the previous bar's indicators, the bar's index and the portfolio (no state kept from
+        bar to bar) may narrow it. A backtest runs the
         pipeline only on such bars (core/event_loop.py); a superset is always safe."""
         return None
 
