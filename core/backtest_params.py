@@ -28,8 +28,9 @@ def strategy_names(compare: str) -> list[str]:
 
 
 def scoped(params: list[str], name: str, names: list[str]) -> list[str]:
-    """The --param items for strategy ``name`` among ``names``: the unprefixed ones, and
-    ``name.k=v`` ones without their prefix."""
+    """The --param items for strategy ``name`` among ``names`` (the strategies the command
+    runs): the unprefixed ones, and ``name.k=v`` ones without their prefix. ``other.k=v`` for a
+    strategy not run is refused."""
     from agents.strategies.base import registry
 
     chosen = []
@@ -39,7 +40,9 @@ def scoped(params: list[str], name: str, names: list[str]) -> list[str]:
             if prefix == name:
                 chosen.append(rest)
         elif dot and prefix in registry():
-            raise InputError(f"--param {item}: {prefix} is not among --compare {','.join(names)}")
+            running = (f"among --compare {','.join(names)}" if len(names) > 1
+                       else f"the strategy this runs ({name}; choose it with --strategy)")
+            raise InputError(f"--param {item}: {prefix} is not {running}")
         else:
             chosen.append(item)
     return chosen
@@ -100,9 +103,13 @@ def single_config(strategies, strategy: str | None, param: list[str]):
     its parameters and exits) when neither --strategy nor --param is given; else only
     ``--strategy`` (or the config's one strategy), its config table under the --param values."""
     if strategy is None and not param:
+        if not strategies.enabled:
+            raise InputError("--config: [strategies] enables no strategy; enable one there or "
+                             "name one with --strategy")
         return strategies
     name = chosen_strategy(strategy, strategies, option="--param")
-    return strategies_config(name, merged(configured(strategies, name), param_table(param)))
+    table = param_table(scoped(param, name, [name]))
+    return strategies_config(name, merged(configured(strategies, name), table))
 
 
 def strategies_config(name: str, table: dict[str, object], *,

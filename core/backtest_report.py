@@ -55,6 +55,8 @@ def summary_payload(summary) -> dict[str, Any]:
 def cell(payload: dict[str, Any], key: str, fmt: str) -> str:
     """One figure of a run as the table shows it."""
     value = payload[key]
+    if key in ("win_rate_pct", "profit_factor") and not payload["number_of_trades"]:
+        return "n/a"
     if value is None:  # profit factor with profits and no loss
         return "inf"
     return fmt.format(value)
@@ -75,8 +77,19 @@ def table(labels: list[str], payloads: list[dict[str, Any]], *, first: str) -> l
 
 
 def params_text(params: dict[str, Any]) -> str:
-    """``fast=5,slow=20`` (or ``defaults`` when there is none)."""
-    return ",".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+    """``fast=5,slow=20,exits.stop_loss=0.05`` (or ``defaults`` when there is none)."""
+    return ",".join(f"{k}={v}" for k, v in _flat(params)) or "defaults"
+
+
+def _flat(params: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, value) of every leaf: tables (``exits``) as ``exits.stop_loss``."""
+    out: list[tuple[str, Any]] = []
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out += _flat(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
 
 
 def metrics_only(payload: dict[str, Any]) -> dict[str, Any]:

@@ -174,7 +174,8 @@ def _sweep(base: Settings, load: dict[str, Any], *, strategy: str | None, specs:
     known = params.parameter_names(strategy)
     combos, configs, refused = params.sweep_configs(
         strategy, grid([parse_axis(spec, known=known) for spec in specs]),
-        params.param_table(param), base=params.configured(base.strategies, strategy))
+        params.param_table(params.scoped(param, strategy, [strategy])),
+        base=params.configured(base.strategies, strategy))
     settings, market = _with_market(base, **load)
     windows = make_folds(market.n_bars, count=folds, train_fraction=train_fraction)
     if refused:

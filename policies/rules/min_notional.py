@@ -5,7 +5,11 @@ A remainder below the minimum (what a liquidity resize leaves, or a long drawdow
 otherwise never be sold: every exit would be denied, and a strategy that enters only when flat
 would never trade again. Selling all of it sheds risk, so it passes; a partial sell or a buy
 that small is still denied, and so is a sell judged without the portfolio (it cannot be known
-to close the position).
+to close the position). ``sell_remainder = false`` denies such sales too (on a chain a swap
+worth cents still pays full gas).
+
+The rule judges the notional it is given, so it belongs after every rule that resizes (the
+shipped policy has it last): a rule after it could still cut a whole sale down to a part.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from policies.base import (
 
 
 class MinNotionalConfig(RuleConfig):
-    min_usd: float = Field(ge=0, description="Smallest notional worth trading (the sale of all "
-                           "that is left of a position passes whatever its size)")
+    min_usd: float = Field(ge=0, description="Smallest notional worth trading")
+    sell_remainder: bool = Field(default=True, description="Let the sale of all that is left "
+                                 "of a position pass whatever its size")
 
 
 @register
@@ -35,7 +40,9 @@ class MinNotional(Rule):
     config: MinNotionalConfig
 
     def evaluate(self, context: PolicyContext, notional_usd: float) -> RuleResult | None:
-        if notional_usd >= self.config.min_usd or _sells_all_that_is_left(context, notional_usd):
+        if notional_usd >= self.config.min_usd:
+            return None
+        if self.config.sell_remainder and _sells_all_that_is_left(context, notional_usd):
             return None
         return RuleResult(
             "deny", f"notional {notional_usd:,.2f} < min {self.config.min_usd:,.2f}"

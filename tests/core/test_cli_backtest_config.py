@@ -107,3 +107,29 @@ def test_a_sweep_varies_parameters_over_the_configs_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "skipped 1 of 3 parameter sets the strategy refuses" in result.stderr
     assert "fast (5) must be shorter than slow (5)" in result.stderr
+
+
+def test_a_strategy_prefixed_param_is_taken_for_that_strategy_and_refused_for_another(tmp_path):
+    prefixed = run(tmp_path, "prefixed", "--strategy", "momentum", "--param", "momentum.lookback=6")
+    plain = run(tmp_path, "plain", "--strategy", "momentum", "--param", "lookback=6")
+    assert prefixed["trades"] == plain["trades"] != []
+    line = refusal(tmp_path, "--strategy", "momentum", "--param", "grid.levels=3", config=FAST_SMA)
+    assert line == ("error: --param grid.levels=3: grid is not the strategy this runs "
+                    "(momentum; choose it with --strategy)")
+
+
+def test_a_config_that_enables_no_strategy_is_refused(tmp_path):
+    line = refusal(tmp_path, config="[strategies]\nenabled = []\n")
+    assert line == ("error: --config: [strategies] enables no strategy; enable one there or "
+                    "name one with --strategy")
+
+
+def test_compare_labels_a_table_key_dotted_and_shows_n_a_without_trades(tmp_path):
+    result = CliRunner().invoke(app, ["backtest", "--bars", "40", "--compare", "sma_cross,dca",
+                                      "--param", "sma_cross.exits.stop_loss=0.05",
+                                      "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()
+            if line.startswith(("sma_cross", "dca"))}
+    assert rows["sma_cross"].startswith("sma_cross (exits.stop_loss=0.05) ")
+    assert rows["sma_cross"].split()[8:10] == ["n/a", "n/a"]  # 40 bars: warming up, no trade

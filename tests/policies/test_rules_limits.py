@@ -89,6 +89,13 @@ def test_a_dust_sale_resized_by_an_earlier_rule_or_judged_without_the_portfolio_
     assert rule.evaluate(unknown, 0.5).effect == "deny"
 
 
+def test_sell_remainder_false_denies_the_sale_of_a_remainder_too(tmp_path):
+    engine = engine_with(tmp_path, NOTIONAL.replace("min_usd = 1\n", "min_usd = 1\nsell_remainder = false\n"))
+    dust = closing(context(notional=0.5, sell=True, holdings={"BTC": 0.0001}), 0.0001)
+    assert engine.evaluate(dust).fired[0] == RuleFiring(rule="min_notional", effect="deny",
+                                                       reason="notional 0.50 < min 1.00")
+
+
 def test_a_buy_beyond_max_position_share_is_resized_to_the_room_left(tmp_path):
     # 100k equity, 20k already in BTC: 50% leaves 30k of room for an 80k request.
     engine = engine_with(tmp_path, POSITION)
