@@ -123,7 +123,11 @@ def _single(settings: Settings, market: MarketData, *, db_url: str, gate: str,
         finally:
             summary = session.finish()
         print_summary(summary, stopped_early=summary.ticks < ticks)
-        payload = summary_payload(summary)
+        ran = {name: params.own_params(settings.strategies, name)
+               for name in settings.strategies.enabled}  # what differs from the defaults
+        typer.echo("  strategies            " + ", ".join(
+            f"{name} ({params_text(own)})" if own else name for name, own in ran.items()))
+        payload = summary_payload(summary) | {"strategies": ran}
         if json_out is not None:
             _write_json("--json", json_out, payload, note="the run itself is in the decision log")
         if plot is not None:

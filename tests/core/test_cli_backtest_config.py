@@ -56,6 +56,8 @@ def test_the_configs_strategy_parameters_are_the_ones_a_backtest_runs(tmp_path):
     assert configured["trades"] == given["trades"]
     assert configured["final_equity"] == given["final_equity"]
     assert configured["number_of_trades"] > default["number_of_trades"] > 0
+    assert configured["strategies"] == given["strategies"] == {"sma_cross": {"fast": 3, "slow": 5}}
+    assert default["strategies"] == {"sma_cross": {}}
 
 
 def test_param_goes_over_the_configs_table_key_by_key(tmp_path):
@@ -77,9 +79,10 @@ def test_the_configs_exits_reach_the_backtest_and_param_can_set_one(tmp_path):
 
 def test_the_configs_enabled_list_runs_without_strategy_and_strategy_picks_one(tmp_path):
     both = "[strategies]\nenabled = [\"sma_cross\", \"momentum\"]\n[strategies.sma_cross]\nfast = 3\nslow = 5\n"
-    run(tmp_path, "both", config=both)
+    report = run(tmp_path, "both", config=both)
     strategies = {json.loads(p)["proposal"]["strategy"] for p in _payloads(tmp_path, "both")}
     assert strategies == {"sma_cross", "momentum"}
+    assert list(report["strategies"]) == ["sma_cross", "momentum"]
     picked = run(tmp_path, "picked", "--strategy", "sma_cross", config=both)
     assert picked["trades"] == run(tmp_path, "given", "--param", "fast=3", "--param", "slow=5")["trades"]
     line = refusal(tmp_path, "--param", "fast=4", config=both)
