@@ -11,12 +11,18 @@ import numpy as np
 
 
 def as_series(values: np.ndarray, argument: str = "close") -> np.ndarray:
-    """``values`` as contiguous float64 shaped (bars,) or (assets × bars)."""
+    """``values`` as contiguous float64 shaped (bars,) or (assets × bars), read only.
+
+    Read only whatever the caller passed (a view, no copy): arrays from Ray's object store are,
+    and Numba compiles a kernel once per mix of writable and read-only inputs."""
     x = np.ascontiguousarray(values, dtype=np.float64)
     if x.ndim not in (1, 2):
         raise ValueError(
             f"{argument} must be 1-D (bars) or 2-D (assets × bars), got shape {x.shape}"
         )
+    if x.flags.writeable:
+        x = x.view()
+        x.flags.writeable = False
     return x
 
 
