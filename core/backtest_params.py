@@ -76,6 +76,11 @@ def configured(strategies, name: str) -> dict[str, Any]:
     return config.model_dump(exclude_unset=True) if config is not None else {}
 
 
+def over_config(strategies, name: str, items: list[str]) -> dict[str, Any]:
+    """``name``'s config table with the --param ``items`` (already scoped to it) on top."""
+    return merged(configured(strategies, name), param_table(items))
+
+
 def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``over``'s keys on top; tables (``exits``) merged key by key."""
     out = dict(base)
@@ -108,8 +113,7 @@ def single_config(strategies, strategy: str | None, param: list[str]):
                              "name one with --strategy")
         return strategies
     name = chosen_strategy(strategy, strategies, option="--param")
-    table = param_table(scoped(param, name, [name]))
-    return strategies_config(name, merged(configured(strategies, name), table))
+    return strategies_config(name, over_config(strategies, name, scoped(param, name, [name])))
 
 
 def strategies_config(name: str, table: dict[str, object], *,

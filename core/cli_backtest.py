@@ -77,8 +77,8 @@ def backtest(
         if compare is not None:
             names = params.strategy_names(compare)
             configs = {name: params.strategies_config(
-                name, params.merged(params.configured(base.strategies, name),
-                                    params.param_table(params.scoped(param or [], name, names))),
+                name, params.over_config(base.strategies, name,
+                                         params.scoped(param or [], name, names)),
                 source="--compare/--param") for name in names}
             settings, market = _with_market(base, **load)
             _compare(settings, market, configs=configs, json_out=json_out, **many)
