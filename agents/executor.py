@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,8 +19,9 @@ from core.errors import ExecutionError
 from core.lending import receipt_price
 from core.models import Bar, Fill, Order, Side, Symbol
 from core.slippage import SlippageModel
-from state.db import make_engine
-from state.orders import OrderStore
+
+if TYPE_CHECKING:
+    from state.orders import OrderStore
 
 
 class ExecutionConfig(BaseModel):
@@ -84,10 +85,15 @@ class PaperExecutor(IntentBook):
 
     def __init__(self, config: ExecutionConfig, *, db_url: str | None,
                  start: datetime | None = None, commit_interval_s: float = 0.0) -> None:
-        super().__init__(
-            OrderStore(make_engine(db_url), commit_interval_s=commit_interval_s)
-            if db_url else None
-        )
+        store = None
+        if db_url:
+            from state.db import (
+                make_engine,  # SQLAlchemy loads only for a run that stores orders
+            )
+            from state.orders import OrderStore
+
+            store = OrderStore(make_engine(db_url), commit_interval_s=commit_interval_s)
+        super().__init__(store)
         self.config = config
         self.start = start
         """The run's first bar: where paper lending's receipt prices start at 1."""

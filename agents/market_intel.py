@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agents.compute import IndicatorRequest, IndicatorSpec, StandardSet
+from agents.indicator_spec import IndicatorRequest, IndicatorSpec, StandardSet
 from agents.snapshot_rows import BarRows, LazyRows
 from core.feeds.base import MarketData
 from core.models import (

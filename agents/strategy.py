@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agents.compute import IndicatorSpec
 from agents.exits import exit_proposals
+from agents.indicator_spec import IndicatorSpec
 from agents.strategies.base import Signal, Strategy, StrategyConfig, registry
 from agents.treasury import OpenPosition
 from core.errors import StrategyError

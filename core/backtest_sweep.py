@@ -80,8 +80,8 @@ def parse_axis(spec: str, *, known: set[str]) -> Axis:
         raise SweepError(f"--sweep {spec!r}: {count:,} values; at most {MAX_GRID:,}")
     if all(isinstance(n, int) for n in numbers):
         values: tuple[int | float, ...] = tuple(start + i * step for i in range(count))
-    else:
-        values = tuple(round(start + i * step, 12) for i in range(count))
+    else:  # a whole number stays one: fast=5:6:0.5 gives 5, 5.5, 6, not 5.0 (an int field's label)
+        values = tuple(_whole(round(start + i * step, 12)) for i in range(count))
     return Axis(key, values)
 
 
@@ -144,6 +144,10 @@ def stitched(tests: list[RunResult], *, initial: float) -> dict[str, float]:
         "number_of_trades": sum(r.payload["number_of_trades"] for r in tests),
         "final_equity": final,
     }
+
+
+def _whole(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
 
 
 def _number(text: str) -> int | float:

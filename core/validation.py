@@ -19,8 +19,20 @@ def describe(error: ValidationError, *, source: str, prefix: str = "") -> str:
     for item in error.errors():
         key = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
         message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        if item["type"] in ("model_type", "dict_type") and item["loc"]:
+            name = item["loc"][-1]
+            message = (f"expected a table of keys ({name}.KEY = value), "
+                       f"got {_kind(item['input'])}")  # never the value: it may be a secret
         problems.append(f"{key}: {message}" if key else message)
     return f"{source}: " + "; ".join(problems)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return {str: "text", list: "a list"}.get(type(value), type(value).__name__)
 
 
 def read_toml(path: Path, *, what: str, missing_hint: str = "") -> tuple[bytes, dict]:

@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.compute import IndicatorSpec
+from agents.indicator_spec import IndicatorSpec
 from core.models import (
     IndicatorValues,
     MarketSnapshot,

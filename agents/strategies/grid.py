@@ -15,7 +15,7 @@ from types import MappingProxyType
 import numpy as np
 from pydantic import Field
 
-from agents.compute import IndicatorSpec
+from agents.indicator_spec import IndicatorSpec
 from agents.strategies.base import Signal, Strategy, StrategyConfig, register
 from core.models import Bar, MarketSnapshot, PortfolioState, SentimentReading, Side
 

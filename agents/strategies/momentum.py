@@ -12,7 +12,7 @@ import math
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from agents.compute import IndicatorSpec
+from agents.indicator_spec import IndicatorSpec
 from agents.strategies.base import Signal, Strategy, StrategyConfig, register
 from core.models import MarketSnapshot, PortfolioState, SentimentReading, Side
 

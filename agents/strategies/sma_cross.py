@@ -9,7 +9,7 @@ from math import isnan
 import numpy as np
 from pydantic import Field, model_validator
 
-from agents.compute import IndicatorSpec
+from agents.indicator_spec import IndicatorSpec
 from agents.strategies.base import Signal, Strategy, StrategyConfig, register
 from core.models import MarketSnapshot, PortfolioState, SentimentReading, Side
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from agents.compute import IndicatorSpec
+from agents.indicator_spec import IndicatorSpec
 from agents.strategies.base import StrategyConfig, indicator_values
 from core.models import IndicatorValues
 

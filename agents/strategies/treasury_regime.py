@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from agents.compute import IndicatorSpec
+from agents.indicator_spec import IndicatorSpec
 from agents.strategies.base import Signal, Strategy, register
 from agents.strategies.treasury_phase import (
     Mode,

@@ -36,6 +36,9 @@ def test_a_sweep_axis_includes_its_stop_and_keeps_integers_integers():
     assert parse_axis("fast=5:20:5", known={"fast"}).values == (5, 10, 15, 20)
     assert parse_axis("band=0.1:0.3:0.1", known={"band"}).values == (0.1, 0.2, 0.3)
     assert parse_axis("slow=10:19:5", known={"slow"}).values == (10, 15)
+    # a whole number in a fractional axis stays an int: its label is fast=5, not fast=5.0
+    halves = parse_axis("fast=5:6:0.5", known={"fast"}).values
+    assert halves == (5, 5.5, 6) and [type(v) for v in halves] == [int, float, int]
 
 
 @pytest.mark.parametrize(

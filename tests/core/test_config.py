@@ -106,6 +106,22 @@ def test_a_wrong_value_names_the_key(tmp_path, text, dotted):
     assert "unknown key" not in message
 
 
+@pytest.mark.parametrize(
+    ("text", "dotted", "kind"),
+    [
+        ("risk = 3\n", "risk", "a number"),
+        (f'chain = "{SECRET}"\n', "chain", "text"),
+        ("[strategies.sma_cross]\nexits = [1, 2]\n", "strategies.sma_cross.exits", "a list"),
+    ],
+)
+def test_a_value_where_a_table_belongs_says_so_without_echoing_it(tmp_path, text, dotted, kind):
+    # Regression: pydantic's "Input should be a valid dictionary or instance of ExitsConfig".
+    name = dotted.rsplit(".", 1)[-1]
+    message = _error(_write(tmp_path, text))
+    assert message.endswith(f"{dotted}: expected a table of keys ({name}.KEY = value), got {kind}")
+    assert SECRET not in message
+
+
 # Regression: these reached the synthetic generator and ended `quorum backtest` in a traceback.
 @pytest.mark.parametrize(
     ("text", "dotted", "problem"),
