@@ -1,8 +1,9 @@
 """The `quorum` command as a person runs it: a real process, real files, real exit codes.
 
 The three `quorum run` tests start Ray in their process (about 20 s each) and come last. The
-headless one's run is started in the background when the module starts (if that test was
-selected), so Ray starts on the second core while the other tests, one process each, run.
+headless run and the run the second Ctrl-C aborts are started in the background when the module
+starts (if their tests were selected), so Ray starts on the second core while the other tests,
+one process each, run.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import sqlite3
 import subprocess
@@ -72,10 +74,33 @@ def headless_run(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, Path, str
         proc.wait()
 
 
+ABORT_TEST = "test_a_second_ctrl_c_aborts_with_one_line_and_exit_130"
+ABORT_TICKS = 19
+
+
+@pytest.fixture(scope="module")
+def abort_run(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`quorum run --headless` in its own process group, long enough (19 ticks 15 s apart) to be
+    still running when its test comes; 19 ticks or fewer print a progress line each."""
+    db_url = f"sqlite:///{tmp_path_factory.mktemp('abort-run') / 'quorum.db'}"
+    proc = subprocess.Popen(
+        [*QUORUM, "run", "--headless", "--ticks", str(ABORT_TICKS), "--interval", "15", "--db", db_url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    yield proc, db_url
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @pytest.fixture(scope="module", autouse=True)
-def _headless_run_starts_with_the_module(request: pytest.FixtureRequest) -> None:
-    if any(item.name == HEADLESS_TEST for item in request.session.items):
+def _ray_runs_start_with_the_module(request: pytest.FixtureRequest) -> None:
+    """The runs that start Ray start now, on the second core, while the other tests run."""
+    selected = {item.name for item in request.session.items}
+    if HEADLESS_TEST in selected:
         request.getfixturevalue("headless_run")
+    if ABORT_TEST in selected:
+        request.getfixturevalue("abort_run")
 
 
 def test_backtest_writes_the_documented_json_and_leaves_a_log_that_verifies(
@@ -254,23 +279,60 @@ def test_ctrl_c_stops_after_the_tick_in_progress_and_loses_nothing(db_url):
 
 
 @pytest.mark.slow
-def test_a_second_ctrl_c_aborts_with_one_line_and_exit_130(db_url):
+def test_a_second_ctrl_c_aborts_with_one_line_and_exit_130(abort_run):
     # Regression: the second Ctrl-C ended the run without a word (or in a traceback).
-    # 10 ticks: progress is printed after every tick, so both Ctrl-Cs land in the first 1 s wait.
-    proc = start_run_and_wait_for_progress("--ticks", "10", "--interval", "1", "--db", db_url)
+    proc, db_url = abort_run
+    assert proc.poll() is None, f"the {ABORT_TICKS}-tick run ended before its test"
+    seen = read_until_a_new_progress_line(proc)  # a tick has just ended: its 15 s wait begins
     try:
         os.killpg(proc.pid, signal.SIGINT)
-        time.sleep(0.3)  # inside the 1 s wait between ticks: the run has not stopped yet
+        time.sleep(0.3)  # inside the wait between ticks: the run has not stopped yet
         os.killpg(proc.pid, signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    stderr = (seen + stderr).decode()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == "aborted"
-    assert "Quorum run" not in stdout  # aborted: no summary
+    assert b"Quorum run" not in stdout  # aborted: no summary
     assert quorum("audit", "verify", "--db", db_url).returncode == 0
+
+
+def read_until_a_new_progress_line(proc: subprocess.Popen) -> bytes:
+    """Everything the run wrote on stderr up to the end of a progress line written after this
+    call began (the lines already waiting in the pipe are older); the pipe left blocking."""
+    fd = proc.stderr.fileno()
+    os.set_blocking(fd, False)
+    try:
+        old = _read_ready(fd)
+        new = b""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and b"tick " not in new.rpartition(b"\n")[0]:
+            select.select([fd], [], [], 1.0)
+            chunk = _read_ready(fd)
+            if not chunk and proc.poll() is not None:
+                break
+            new += chunk
+    finally:
+        os.set_blocking(fd, True)
+    if b"tick " not in new:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"quorum run printed no new progress line: {(old + new)[-2000:]!r}")
+    return old + new
+
+
+def _read_ready(fd: int) -> bytes:
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
 
 
 def start_run_and_wait_for_progress(*args: str) -> subprocess.Popen:
