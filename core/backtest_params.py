@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.backtest_report import params_text
+from core.backtest_report import flat, params_text
 
 
 class InputError(ValueError):
@@ -140,14 +140,15 @@ def checked(name: str, table: dict[str, object], *, source: str = "--strategy/--
 
 
 def parameter_names(strategy: str) -> set[str]:
-    """The parameters a sweep may vary: the plugin's own (not the shared ``exits`` table)."""
-    from agents.strategies.base import registry
+    """The parameters a sweep may vary: the plugin's own and its exits' (``exits.stop_loss``)."""
+    from agents.strategies.base import ExitsConfig, registry
 
     known = registry()
     if strategy not in known:
         raise InputError(f"--strategy {strategy}: unknown strategy; "
                          f"known: {', '.join(sorted(known))}")
-    return set(known[strategy].config_model.model_fields) - {"exits"}
+    return ((set(known[strategy].config_model.model_fields) - {"exits"})
+            | {f"exits.{key}" for key in ExitsConfig.model_fields})
 
 
 def own_params(strategies, name: str) -> dict[str, Any]:
@@ -164,12 +165,12 @@ def sweep_configs(strategy: str, combos: list[dict[str, Any]], fixed: dict[str, 
     the strategy refuses (``fast >= slow``) is skipped, not fatal; none accepted is.
     """
     swept = set().union(*combos) if combos else set()
-    both = sorted(set(fixed) & swept)
+    both = sorted({key for key, _ in flat(fixed)} & swept)
     if both:
         raise InputError(f"--param {', '.join(both)}: also swept by --sweep; give it one way only")
     configs, refused = {}, []
     for combo in combos:
-        problem, config = checked(strategy, merged(merged(base or {}, fixed), combo),
+        problem, config = checked(strategy, merged(merged(base or {}, fixed), tables(combo)),
                                   source=params_text(combo))
         if problem:
             refused.append(problem)
@@ -178,6 +179,18 @@ def sweep_configs(strategy: str, combos: list[dict[str, Any]], fixed: dict[str, 
     if not configs:
         raise InputError(f"--sweep: no parameter set is valid; first refused: {refused[0]}")
     return [c for c in combos if params_text(c) in configs], configs, refused
+
+
+def tables(flat_params: dict[str, Any]) -> dict[str, Any]:
+    """``{"fast": 5, "exits.stop_loss": 0.02}`` → {"fast": 5, "exits": {"stop_loss": 0.02}}."""
+    out: dict[str, Any] = {}
+    for key, value in flat_params.items():
+        *path, last = key.split(".")
+        into = out
+        for name in path:
+            into = into.setdefault(name, {})
+        into[last] = value
+    return out
 
 
 def _number(text: str) -> object:

@@ -78,15 +78,15 @@ def table(labels: list[str], payloads: list[dict[str, Any]], *, first: str) -> l
 
 def params_text(params: dict[str, Any]) -> str:
     """``fast=5,slow=20,exits.stop_loss=0.05`` (or ``defaults`` when there is none)."""
-    return ",".join(f"{k}={v}" for k, v in _flat(params)) or "defaults"
+    return ",".join(f"{k}={v}" for k, v in flat(params)) or "defaults"
 
 
-def _flat(params: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+def flat(params: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     """(dotted key, value) of every leaf: tables (``exits``) as ``exits.stop_loss``."""
     out: list[tuple[str, Any]] = []
     for key, value in params.items():
         if isinstance(value, dict):
-            out += _flat(value, f"{prefix}{key}.")
+            out += flat(value, f"{prefix}{key}.")
         else:
             out.append((f"{prefix}{key}", value))
     return out
@@ -117,6 +117,12 @@ def sweep_lines(walk, market, *, source: str) -> list[str]:
                 f"    warning: no parameter set traded on fold {f.number}'s "
                 f"{f.test_start - f.train_start}-bar train window, so the choice means nothing "
                 "(fewer --folds or more bars give windows longer than the strategy's warm-up)")
+        if f.test_stop - f.test_start <= o.warm_up:
+            lines.append(
+                f"    warning: fold {f.number}'s test window ({f.test_stop - f.test_start} bars) "
+                f"is no longer than the warm-up of {params_text(o.chosen.params)} "
+                f"({o.warm_up} bars), so it cannot trade on its indicators "
+                "(fewer --folds or more bars)")
     lines += ["", ("out of sample (each fold's test window, with the parameters chosen on its "
               "train window):")]
     labels = [f"fold {o.fold.number} {params_text(o.tested.params)}" for o in walk.outcomes]

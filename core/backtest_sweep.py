@@ -65,7 +65,7 @@ def parse_axis(spec: str, *, known: set[str]) -> Axis:
         raise SweepError(f"--sweep {spec!r}: expected key=start:stop:step, e.g. fast=5:20:5")
     if key not in known:
         raise SweepError(f"--sweep {spec!r}: unknown parameter {key!r}; "
-                         f"known: {', '.join(sorted(known))}")
+                         f"known: {', '.join(sorted(known, key=lambda k: ('.' in k, k)))}")
     try:
         numbers = [_number(p.strip()) for p in parts]
     except ValueError:

@@ -29,6 +29,9 @@ class FoldOutcome:
     trained: list[RunResult]
     chosen: RunResult
     tested: RunResult
+    warm_up: int = 0
+    """Bars the chosen set's longest indicator needs before its first value. Each window is
+    a backtest of its own, so a test window no longer than this cannot trade on them."""
 
 
 @dataclass
@@ -53,6 +56,7 @@ class WalkForward:
                     "train": _window(market, o.fold.train_start, o.fold.test_start),
                     "test": _window(market, o.fold.test_start, o.fold.test_stop),
                     "best_params": o.chosen.params,
+                    "warm_up_bars": o.warm_up,
                     "train_runs": [{"params": r.params, **metrics_only(r.payload)}
                                    for r in o.trained],
                     "test_result": {"run_id": o.tested.run_id, "head_hash": o.tested.head_hash,
@@ -102,10 +106,21 @@ def walk_forward(
         strategy=strategy,
         metric=metric,
         grid=grid,
-        outcomes=[FoldOutcome(f, t, c, r)
+        outcomes=[FoldOutcome(f, t, c, r, warm_up(settings[grid.index(c.params)]))
                   for f, t, c, r in zip(folds, per_fold, chosen, tested, strict=True)],
         combined=stitched(tested, initial=initial),
     )
+
+
+def warm_up(settings: Settings) -> int:
+    """The longest look-back among the indicators of every strategy ``settings`` runs."""
+    from agents.strategies.base import registry
+
+    plugins = registry()
+    strategies = settings.strategies
+    return max((spec.lookback for name in strategies.enabled
+                for spec in plugins[name](strategies.params(name)).required_indicators()),
+               default=0)
 
 
 def _window(market: MarketData, start: int, stop: int) -> dict[str, Any]:

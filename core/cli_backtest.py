@@ -47,7 +47,7 @@ def backtest(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON to this file")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw price with buy/sell markers, equity and drawdown to this image (.png, .svg, .pdf)")] = None,
     compare: Annotated[str | None, typer.Option("--compare", help="Strategies to run side by side on the same data, comma-separated; prints one table")] = None,
-    sweep: Annotated[list[str] | None, typer.Option("--sweep", help="Walk-forward grid over a strategy parameter: k=start:stop:step (repeatable)")] = None,
+    sweep: Annotated[list[str] | None, typer.Option("--sweep", help="Walk-forward grid over a strategy parameter: k=start:stop:step, exits.stop_loss=0.01:0.05:0.01 for an exit (repeatable)")] = None,
     folds: Annotated[int | None, typer.Option("--folds", min=1, help="Walk-forward folds of --sweep (default 3)")] = None,
     train_fraction: Annotated[float | None, typer.Option("--train-fraction", help="Share of each fold used to choose the parameters (default 0.7)")] = None,
     metric: Annotated[str | None, typer.Option("--metric", help="What --sweep maximises on each train window: sharpe, sortino, return, cagr, profit_factor, win_rate, or max_drawdown (minimised), default sharpe")] = None,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from typer.testing import CliRunner
 
+from core.backtest_params import parameter_names
 from core.backtest_runs import RunResult
 from core.backtest_sweep import SweepError, best, make_folds, parse_axis, stitched
 from core.cli import app
@@ -50,12 +51,13 @@ def test_a_sweep_axis_includes_its_stop_and_keeps_integers_integers():
         ("fast=5:20:-5", "step is -5, it must be above 0"),
         ("fast=20:5:5", "stop 5 is below start 20"),
         ("fast=a:b:1", "start, stop and step must be numbers"),
-        ("fsat=5:20:5", "unknown parameter 'fsat'; known: fast, slow"),
+        ("fsat=5:20:5", ("unknown parameter 'fsat'; known: fast, slow, exits.max_hold_bars, "
+                         "exits.stop_loss, exits.take_profit, exits.trailing_stop")),
     ],
 )
 def test_a_bad_sweep_spec_is_refused_naming_it(spec, problem):
     with pytest.raises(SweepError) as refused:
-        parse_axis(spec, known={"fast", "slow"})
+        parse_axis(spec, known=parameter_names("sma_cross"))
     assert str(refused.value).startswith(f"--sweep {spec!r}: {problem}")
     result = backtest("--bars", "50", "--sweep", spec)
     assert result.exit_code == 2
@@ -112,6 +114,7 @@ def test_sweep_tests_on_each_fold_what_won_its_train_window(tmp_path):
         sharpes = [run["sharpe"] for run in fold["train_runs"]]
         assert fold["best_params"] == fold["train_runs"][sharpes.index(max(sharpes))]["params"]
         assert fold["test_result"]["bars"] == fold["test"]["bars"]
+        assert fold["warm_up_bars"] == fold["best_params"]["slow"]  # the slow SMA's look-back
         assert [run["bars"] for run in fold["train_runs"]] == [fold["train"]["bars"]] * 4
     combined = report["combined"]
     assert combined["bars"] == sum(f["test"]["bars"] for f in folds)
@@ -166,6 +169,26 @@ def test_a_fold_where_no_set_traded_in_training_is_called_out():
     assert short.exit_code == 0, short.output
     assert ("    warning: no parameter set traded on fold 1's 35-bar train window, so the choice "
             "means nothing") in short.stdout
+    # and its 13-bar test windows cannot trade either (each window starts with no history)
+    assert ("    warning: fold 1's test window (13 bars) is no longer than the warm-up of fast=5 "
+            "(30 bars), so it cannot trade on its indicators") in short.stdout
     enough = backtest(*SWEEP, "--workers", "1")
     assert enough.exit_code == 0, enough.output
     assert "warning" not in enough.stdout
+
+
+def test_an_exit_is_swept_like_a_strategy_parameter(tmp_path):
+    out = tmp_path / "exits.json"
+    swept = backtest("--bars", "300", "--sweep", "exits.stop_loss=0.002:0.006:0.002",
+                     "--folds", "2", "--workers", "1", "--json", str(out))
+    assert swept.exit_code == 0, swept.output
+    report = json.loads(out.read_text())
+    assert report["grid"] == [{"exits.stop_loss": v} for v in (0.002, 0.004, 0.006)]
+    for fold in report["per_fold"]:  # the stop reached every run: each level ends differently
+        assert len({run["return_pct"] for run in fold["train_runs"]}) == 3, fold["train_runs"]
+    assert f"fold 1 exits.stop_loss={report['per_fold'][0]['best_params']['exits.stop_loss']}" \
+        in swept.stdout
+    both = backtest("--bars", "300", "--sweep", "exits.stop_loss=0.002:0.004:0.002",
+                    "--param", "exits.stop_loss=0.01")
+    assert both.exit_code != 0
+    assert "--param exits.stop_loss: also swept by --sweep; give it one way only" in both.output

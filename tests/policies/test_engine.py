@@ -222,7 +222,8 @@ def test_the_history_of_trades_and_an_engaged_kill_switch_lock_entries(engine):
          "rules.max_slippage: Value error, human_above_bps must be below max_bps"),
         ("[rules.max_volatile_share]\nmax_share = 0\n", "rules.max_volatile_share.max_share:"),
         ("[rules.stale_data]\nmax_age_s = 'soon'\n", "rules.stale_data.max_age_s:"),
-        ("[rules]\nmax_notional = 5\n", "rules.max_notional: Input should be a valid dictionary"),
+        ("[rules]\nmax_notional = 5\n",
+         "rules.max_notional: expected a table of keys (max_notional.KEY = value), got a number"),
         ("surprise = true\n", "surprise: unknown key"),
     ],
 )
