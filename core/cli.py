@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,7 +22,7 @@ from core.cli_backtest import backtest
 from core.cli_keys import keys_app
 from core.cli_kill_switch import kill_switch_app
 from core.cli_policy import policy_app
-from core.cli_render import print_summary, progress_line
+from core.cli_render import print_summary, progress_due, progress_line
 from core.cli_state import DbOption, approvals_app, audit_app
 from core.cli_strategies import strategies_app
 from core.cli_tui import tui
@@ -200,12 +201,14 @@ def _run_session(settings: Settings, *, data: MarketData, db_url: str,
     try:
         session = Session(settings, data=data, db_url=db_url, runtime=runtime, gate=gate,
                           address=address, chain_password=chain_password, fork_url=fork_url)
-        every = max(1, ticks // 10)
+        last_line = time.monotonic()
 
         def on_tick(tick: int, portfolio) -> None:
-            if (tick + 1) % every == 0 or tick + 1 == ticks:
+            nonlocal last_line
+            if progress_due(tick + 1, ticks, time.monotonic() - last_line):
                 typer.echo(progress_line(tick + 1, ticks, portfolio, session.governor.state),
                            err=True)
+                last_line = time.monotonic()
 
         if panel:
             from core.cli_run_panel import run_with_panel

@@ -18,6 +18,17 @@ def _counts(counts: dict[str, int], order) -> str:
     return " · ".join(f"{k} {counts[k]}" for k in ordered) or "none"
 
 
+HEARTBEAT_S = 30.0
+"""A headless run prints progress at least this often, whatever its share of the ticks."""
+
+
+def progress_due(done: int, total: int, seconds_since_last: float) -> bool:
+    """Whether to print progress after ``done`` of ``total`` ticks: at every tenth of the run,
+    at its end, and when the last line is ``HEARTBEAT_S`` old (a slow, paced run)."""
+    every = max(1, total // 10)
+    return done % every == 0 or done == total or seconds_since_last >= HEARTBEAT_S
+
+
 def progress_line(done: int, total: int, portfolio: PortfolioState, state) -> str:
     outcomes = Counter(state.outcomes.values())
     return (
