@@ -154,6 +154,11 @@ class MarketIntelAgent:
             self._whole = self._indicators(slice(0, self.data.n_bars))
         return self._whole
 
+    def feed_arrays(self) -> dict[str, np.ndarray]:
+        """What ``Strategy.active_bars`` reads: ``indicator_arrays`` and the closes (``close``),
+        every one assets × bars over the whole feed."""
+        return {**self.indicator_arrays(), "close": self.data.close}
+
     def marks(self, tick: int) -> tuple[datetime, dict[str, float]]:
         """Bar ``tick``'s time and closing prices: all a bar where nothing acts needs."""
         return self.data.time(tick), {

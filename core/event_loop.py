@@ -55,7 +55,7 @@ class EventLoop:
         governor, rt = self.governor, self.governor.rt
         active = wake_at = None
         if self.applicable():
-            active = rt.call("strategy", "active_bars", rt.call("market_intel", "indicator_arrays"))
+            active = rt.call("strategy", "active_bars", rt.call("market_intel", "feed_arrays"))
             wake_at = np.flatnonzero(active)
         exits = rt.call("strategy", "exits_active")
         tick = ticks.start

@@ -123,12 +123,12 @@ class Strategy(ABC):
         """Signals for this tick; an empty list when there is nothing to do."""
 
     def active_bars(self, indicators: dict[str, np.ndarray]) -> np.ndarray | None:
-        """Bars on which ``signals`` may return anything, from whole-feed indicator arrays
-        (assets × bars, keyed like snapshot indicators): True where it may act. None (the
-        default) means any bar: only a strategy whose signals depend on nothing but that bar's
-        and the previous bar's indicators, the bar's index and the portfolio (no state kept from
-        bar to bar) may narrow it. A backtest runs the
-        pipeline only on such bars (core/event_loop.py); a superset is always safe."""
+        """Bars on which ``signals`` may return anything, from whole-feed arrays (assets ×
+        bars): the indicators keyed like snapshot indicators, and the closes under ``close``.
+        True where it may act. None (the default) means any bar: only a strategy whose signals
+        depend on nothing but that bar's and the previous bar's indicators, the bar's close and
+        index, and the portfolio (no state kept from bar to bar) may narrow it. A backtest runs
+        the pipeline only on such bars (core/event_loop.py); a superset is always safe."""
         return None
 
 

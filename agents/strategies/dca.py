@@ -49,7 +49,7 @@ class Dca(Strategy):
 
     def active_bars(self, indicators: dict[str, np.ndarray]) -> np.ndarray | None:
         """The scheduled bars; any bar with a take-profit (it watches every close), or when
-        no array tells the feed's length."""
+        no array tells the feed's length (the event loop always passes the closes)."""
         if self.config.take_profit is not None or not indicators:
             return None
         bars = next(iter(indicators.values())).shape[1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from agents.indicator_spec import IndicatorSpec
@@ -59,6 +60,20 @@ class Momentum(Strategy):
             IndicatorSpec(name="sma", period=self.config.lookback),
             IndicatorSpec(name="volatility", period=self.config.volatility_period),
         ]
+
+    def active_bars(self, indicators: dict[str, np.ndarray]) -> np.ndarray:
+        """Bars where some asset's trailing return is in the buy zone (above entry_return) or
+        the sell zone (below exit_return), worked out as ``signals`` does: the same floats."""
+        sma_key, _ = self.indicator_keys
+        sma, close = indicators[sma_key], indicators["close"]
+        config, lookback = self.config, self.config.lookback
+        zone = np.zeros(close.shape, dtype=bool)
+        with np.errstate(invalid="ignore", divide="ignore"):  # NaN warming up: no signal
+            past = close[:, 1:] - lookback * (sma[:, 1:] - sma[:, :-1])
+            trailing = close[:, 1:] / past - 1.0
+            zone[:, 1:] = (past > 0) & ((trailing > config.entry_return)
+                                        | (trailing < config.exit_return))
+        return zone.any(axis=0)
 
     def signals(
         self,

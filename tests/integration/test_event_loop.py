@@ -7,7 +7,7 @@ log entry (per-run identifiers and wall-clock times removed). Cases: the real ET
 with the parity config (all-in SMA cross), and a synthetic three-asset market whose SMA cross
 also has a stop-loss and a time exit (positions held: every bar wakes) under a policy that
 denies and resizes; DCA, whose schedule alone wakes bars (none narrowed with a take-profit);
-mean reversion, whose z-score zones wake bars.
+mean reversion, whose z-score zones wake bars; momentum, whose trailing-return zones do.
 """
 
 from __future__ import annotations
@@ -153,3 +153,16 @@ def test_mean_reversion_wakes_only_in_its_zones_and_gives_the_same_run(tmp_path)
     woken, bars, summary = assert_same_run(s, data, tmp_path)
     assert summary.stages["OrderFilled"] >= 6
     assert woken < 0.8 * bars
+
+
+def test_momentum_wakes_only_in_its_return_zones_and_gives_the_same_run(tmp_path):
+    """The trailing return over lookback bars (from the SMA and the close) above entry_return
+    or below exit_return wakes a bar; a return in between coasts."""
+    s = settings(policy=write_policy(tmp_path, auto_max=100_000), seed=3)
+    s = s.model_copy(update={"strategies": s.strategies.model_validate(
+        {"enabled": ["momentum"],
+         "momentum": {"lookback": 24, "entry_return": 0.06, "exit_return": -0.04}})})
+    data = market(s, bars=600)
+    woken, bars, summary = assert_same_run(s, data, tmp_path)
+    assert summary.stages["OrderFilled"] >= 10 and summary.decisions["denied"] > 0
+    assert woken < 0.7 * bars  # 358 of 600 when written
