@@ -51,22 +51,14 @@ def scoped(params: list[str], name: str, names: list[str]) -> list[str]:
 def param_table(params: list[str]) -> dict[str, Any]:
     """``["fast=5", "exits.stop_loss=0.02"]`` → {"fast": 5, "exits": {"stop_loss": 0.02}}
     (numbers where they parse; a dotted key sets a key of a table)."""
-    table: dict[str, Any] = {}
+    keyed = []
     for item in params:
         key, sep, value = item.partition("=")
         path = [part.strip() for part in key.split(".")]
         if not sep or not all(path):
             raise InputError(f"--param {item!r}: expected key=value")
-        *tables, last = path
-        into = table
-        for name in tables:
-            into = into.setdefault(name, {})
-            if not isinstance(into, dict):
-                raise InputError(f"--param {item!r}: {name} is given a value elsewhere")
-        if isinstance(into.get(last), dict):
-            raise InputError(f"--param {item!r}: {last} is a table; set its keys ({last}.KEY=v)")
-        into[last] = _number(value.strip())
-    return table
+        keyed.append((path, _number(value.strip()), f"--param {item!r}"))
+    return _nested(keyed)
 
 
 def configured(strategies, name: str) -> dict[str, Any]:
@@ -165,7 +157,9 @@ def sweep_configs(strategy: str, combos: list[dict[str, Any]], fixed: dict[str, 
     the strategy refuses (``fast >= slow``) is skipped, not fatal; none accepted is.
     """
     swept = set().union(*combos) if combos else set()
-    both = sorted({key for key, _ in flat(fixed)} & swept)
+    both = sorted(key for key, _ in flat(fixed)  # exits=3 clashes with exits.stop_loss too
+                  if any(key == s or s.startswith(f"{key}.") or key.startswith(f"{s}.")
+                         for s in swept))
     if both:
         raise InputError(f"--param {', '.join(both)}: also swept by --sweep; give it one way only")
     configs, refused = {}, []
@@ -183,14 +177,23 @@ def sweep_configs(strategy: str, combos: list[dict[str, Any]], fixed: dict[str, 
 
 def tables(flat_params: dict[str, Any]) -> dict[str, Any]:
     """``{"fast": 5, "exits.stop_loss": 0.02}`` → {"fast": 5, "exits": {"stop_loss": 0.02}}."""
-    out: dict[str, Any] = {}
-    for key, value in flat_params.items():
-        *path, last = key.split(".")
-        into = out
+    return _nested([(key.split("."), value, f"--sweep {key}") for key, value in flat_params.items()])
+
+
+def _nested(keyed: list[tuple[list[str], Any, str]]) -> dict[str, Any]:
+    """Each (dotted path, value, the option that gave it) set into nested tables; InputError,
+    naming the option, when a key is given both a value and keys of its own."""
+    table: dict[str, Any] = {}
+    for (*path, last), value, source in keyed:
+        into = table
         for name in path:
             into = into.setdefault(name, {})
+            if not isinstance(into, dict):
+                raise InputError(f"{source}: {name} is given a value elsewhere")
+        if isinstance(into.get(last), dict):
+            raise InputError(f"{source}: {last} is a table; set its keys ({last}.KEY=v)")
         into[last] = value
-    return out
+    return table
 
 
 def _number(text: str) -> object:

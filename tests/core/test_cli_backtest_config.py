@@ -136,3 +136,16 @@ def test_compare_labels_a_table_key_dotted_and_shows_n_a_without_trades(tmp_path
             if line.startswith(("sma_cross", "dca"))}
     assert rows["sma_cross"].startswith("sma_cross (exits.stop_loss=0.05) ")
     assert rows["sma_cross"].split()[8:10] == ["n/a", "n/a"]  # 40 bars: warming up, no trade
+
+
+def test_a_key_given_both_a_value_and_keys_of_its_own_is_refused_naming_the_option(tmp_path):
+    line = refusal(tmp_path, "--param", "exits=3", "--param", "exits.stop_loss=0.02",
+                   config=FAST_SMA)
+    assert line == "error: --param 'exits.stop_loss=0.02': exits is given a value elsewhere"
+    line = refusal(tmp_path, "--param", "exits.stop_loss=0.02", "--param", "exits=3",
+                   config=FAST_SMA)
+    assert line == ("error: --param 'exits=3': exits is a table; set its keys "
+                    "(exits.KEY=v)")
+    line = refusal(tmp_path, "--param", "exits=3", "--sweep", "exits.stop_loss=0.01:0.02:0.01",
+                   config=FAST_SMA)
+    assert line == "error: --param exits: also swept by --sweep; give it one way only"
