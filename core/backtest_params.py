@@ -16,15 +16,43 @@ class InputError(ValueError):
     """An option the user must fix; the message names it."""
 
 
-def strategy_names(compare: str) -> list[str]:
-    """``a,b,c`` → ["a", "b", "c"]; refuses an empty list and a name given twice."""
-    names = [n.strip() for n in compare.split(",") if n.strip()]
-    if not names:
+def compare_entries(compare: str) -> list[tuple[str, str, list[str]]]:
+    """``sma_cross,sma_cross:fast=5:slow=20`` → (entry, strategy, its k=v items) per entry:
+    ("sma_cross", "sma_cross", []), ("sma_cross:fast=5:slow=20", "sma_cross", ["fast=5",
+    "slow=20"]). Refuses an empty list, an entry given twice and an item that is not k=v."""
+    entries = [e.strip() for e in compare.split(",") if e.strip()]
+    if not entries:
         raise InputError(f"--compare {compare!r}: expected strategy names, comma-separated")
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted({e for e in entries if entries.count(e) > 1})
     if repeated:
         raise InputError(f"--compare {compare!r}: {', '.join(repeated)} named twice")
-    return names
+    out = []
+    for entry in entries:
+        name, *items = [part.strip() for part in entry.split(":")]
+        if not name or not all(item.partition("=")[0].strip() and "=" in item for item in items):
+            raise InputError(f"--compare {entry!r}: expected NAME or NAME:k=v:k=v, "
+                             "e.g. sma_cross:fast=5:slow=20")
+        out.append((entry, name, items))
+    return out
+
+
+def compare_configs(strategies, compare: str, param: list[str]) -> dict[str, tuple[str, Any]]:
+    """Each --compare entry's (strategy, StrategiesConfig running it alone): its config table,
+    under the --param items scoped to it, under the entry's own k=v items. Two entries that
+    run the same parameters are refused."""
+    entries = compare_entries(compare)
+    names = list(dict.fromkeys(name for _, name, _ in entries))
+    configs: dict[str, tuple[str, Any]] = {}
+    seen: dict[tuple[str, str], str] = {}
+    for entry, name, items in entries:
+        table = over_config(strategies, name, scoped(param, name, names) + items)
+        config = strategies_config(name, table,
+                                   source=f"--compare {entry}" if items else "--compare/--param")
+        same = seen.setdefault((name, params_text(own_params(config, name))), entry)
+        if same != entry:
+            raise InputError(f"--compare: {same} and {entry} run the same parameters")
+        configs[entry] = (name, config)
+    return configs
 
 
 def scoped(params: list[str], name: str, names: list[str]) -> list[str]:

@@ -1,5 +1,6 @@
-"""`quorum backtest`: one strategy, several side by side (--compare), or a walk-forward
-parameter sweep (--sweep), always through the full pipeline on the local runtime.
+"""`quorum backtest`: one strategy, several strategies or parameter sets side by side
+(--compare), or a walk-forward parameter sweep (--sweep), always through the full pipeline on
+the local runtime.
 
 A single backtest logs to --db like every command. --compare and --sweep give every run its own
 database (in memory, or a file in --logs-dir) so runs in parallel never contend; they never write
@@ -46,7 +47,7 @@ def backtest(
     human: Annotated[str, typer.Option(help="How the backtest stands in for people above the auto tier: approve or reject (logged as simulated)")] = "approve",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON to this file")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw price with buy/sell markers, equity and drawdown to this image (.png, .svg, .pdf)")] = None,
-    compare: Annotated[str | None, typer.Option("--compare", help="Strategies to run side by side on the same data, comma-separated; prints one table")] = None,
+    compare: Annotated[str | None, typer.Option("--compare", help="Strategies or parameter sets to run side by side on the same data, comma-separated (NAME or NAME:k=v:k=v, e.g. sma_cross:fast=5,sma_cross:fast=20,momentum); prints one table")] = None,
     sweep: Annotated[list[str] | None, typer.Option("--sweep", help="Walk-forward grid over a strategy parameter: k=start:stop:step, exits.stop_loss=0.01:0.05:0.01 for an exit (repeatable)")] = None,
     folds: Annotated[int | None, typer.Option("--folds", min=1, help="Walk-forward folds of --sweep (default 3)")] = None,
     train_fraction: Annotated[float | None, typer.Option("--train-fraction", help="Share of each fold used to choose the parameters (default 0.7)")] = None,
@@ -75,11 +76,7 @@ def backtest(
     load = {"cash": cash, "bars": bars}
     try:
         if compare is not None:
-            names = params.strategy_names(compare)
-            configs = {name: params.strategies_config(
-                name, params.over_config(base.strategies, name,
-                                         params.scoped(param or [], name, names)),
-                source="--compare/--param") for name in names}
+            configs = params.compare_configs(base.strategies, compare, param or [])
             settings, market = _with_market(base, **load)
             _compare(settings, market, configs=configs, json_out=json_out, **many)
         elif sweep:
@@ -141,25 +138,28 @@ def _single(settings: Settings, market: MarketData, *, db_url: str, gate: str,
 def _compare(settings: Settings, market: MarketData, *, configs: dict[str, Any], gate: str,
              logs_dir: Path | None, workers: int | None, backend: str,
              json_out: Path | None) -> None:
-    """Each strategy on the same bars, in parallel; one table, and every run in --json."""
+    """Each entry (a strategy, or a strategy with parameters of its own) on the same bars, in
+    parallel; one table, and every run in --json."""
     from core.backtest_parallel import default_workers, runner
     from core.backtest_runs import RunSpec, db_url_for
 
-    specs = [RunSpec(label=name, settings=settings.model_copy(update={"strategies": strategies}),
+    specs = [RunSpec(label=entry, settings=settings.model_copy(update={"strategies": strategies}),
                      params=params.own_params(strategies, name), gate=gate,
-                     db_url=db_url_for(logs_dir, f"compare-{name}"))
-             for name, strategies in configs.items()]
+                     db_url=db_url_for(logs_dir, f"compare-{entry}"))
+             for entry, (name, strategies) in configs.items()]
+    names = [name for name, _ in configs.values()]
     workers = min(workers or default_workers(), len(specs))
     with runner(market, backend=backend, workers=workers) as run_all:
         results = run_all(specs, _progress("compare"))
-    typer.echo(f"\n{len(results)} strategies on {market.source}: {market.n_bars} bars, "
+    typer.echo(f"\n{len(results)} runs on {market.source}: {market.n_bars} bars, "
                f"start {settings.run.cash_usd:,.2f} {market.quote}")
-    labels = [f"{r.label} ({params_text(r.params)})" if r.params else r.label for r in results]
+    labels = [f"{name} ({params_text(r.params)})" if r.params else name
+              for name, r in zip(names, results, strict=True)]
     typer.echo("\n".join(table(labels, [r.payload for r in results], first="strategy")))
     if json_out is not None:
         report = {"data": market.source, "bars": market.n_bars, "runs": [
-            {"strategy": r.label, "params": r.params, "run_id": r.run_id,
-             "head_hash": r.head_hash, **r.payload} for r in results]}
+            {"strategy": name, "params": r.params, "run_id": r.run_id,
+             "head_hash": r.head_hash, **r.payload} for name, r in zip(names, results, strict=True)]}
         _write_json("--json", json_out, report, note="the runs' figures are printed above")
 
 

@@ -1,4 +1,5 @@
-"""`quorum backtest --compare`: several strategies on the same bars, one table, one JSON."""
+"""`quorum backtest --compare`: several strategies, or parameter sets of one, on the same bars;
+one table, one JSON."""
 
 from __future__ import annotations
 
@@ -65,11 +66,39 @@ def test_compare_keeps_each_run_log_apart_and_verifiable_in_logs_dir(tmp_path):
         assert checked.ok and checked.head_hash == run["head_hash"], run["strategy"]
 
 
+def test_compare_runs_parameter_sets_of_one_strategy_side_by_side(tmp_path):
+    logs, out = tmp_path / "logs", tmp_path / "compare.json"
+    result = backtest("--compare", "sma_cross,sma_cross:fast=5:slow=20:exits.stop_loss=0.02",
+                      "--param", "sma_cross.slow=40", "--workers", "1", "--logs-dir", str(logs),
+                      "--json", str(out))
+    assert result.exit_code == 0, result.output
+    plain, own = json.loads(out.read_text())["runs"]
+    assert plain["strategy"] == own["strategy"] == "sma_cross"
+    assert plain["params"] == {"slow": 40}  # --param goes under every entry of its strategy
+    assert own["params"] == {"fast": 5, "slow": 20, "exits": {"stop_loss": 0.02}}  # entry wins
+    alone = single("sma_cross", tmp_path, "--param", "fast=5", "--param", "slow=20",
+                   "--param", "exits.stop_loss=0.02")
+    assert alone["number_of_trades"] > 0
+    for key in ("final_equity", "number_of_trades", "denied_by_rule", "trades"):
+        assert own[key] == alone[key], key
+    assert plain["trades"] != own["trades"]
+    rows = result.stdout.strip().splitlines()[-2:]
+    assert rows[0].startswith("sma_cross (slow=40) ")
+    assert rows[1].startswith("sma_cross (exits.stop_loss=0.02,fast=5,slow=20) ")
+    assert len(list(logs.glob("*.db"))) == 2  # a log file each
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--compare", "sma_cross,dca,sma_cross"],
          "error: --compare 'sma_cross,dca,sma_cross': sma_cross named twice"),
+        (["--compare", "sma_cross,sma_cross:fast=10"],  # 10 is fast's default
+         "error: --compare: sma_cross and sma_cross:fast=10 run the same parameters"),
+        (["--compare", "sma_cross:fast"],
+         "error: --compare 'sma_cross:fast': expected NAME or NAME:k=v:k=v"),
+        (["--compare", "sma_cross:fast=abc"],
+         "error: --compare sma_cross:fast=abc: strategies.sma_cross.fast: Input should be"),
         (["--compare", "sma_cross,nope"], ("error: --compare/--param: strategies: Value error, "
                                           "unknown strategy 'nope'")),
         (["--compare", "sma_cross", "--db", "sqlite://"],
