@@ -31,9 +31,12 @@ __all__ = ["ComputeAgent", "IndicatorName", "IndicatorRequest", "IndicatorSpec",
 class ComputeAgent:
     """Computes indicators for all assets at once; shared by every agent that needs them."""
 
-    def __init__(self) -> None:
-        indicators.warm_up()
-        fused_kernels.warm_up()
+    def __init__(self, *, warm_up: bool = True) -> None:
+        """``warm_up`` compiles (or loads from Numba's disk cache) every kernel now, so no tick
+        of a live run pays for it; a backtest passes False and compiles what it calls."""
+        if warm_up:
+            indicators.warm_up()
+            fused_kernels.warm_up()
         self._calls = 0
         self._series_computed = 0
         self._compute_seconds = 0.0
