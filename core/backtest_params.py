@@ -78,7 +78,7 @@ def scoped(params: list[str], name: str, names: list[str]) -> list[str]:
 
 def param_table(params: list[str]) -> dict[str, Any]:
     """``["fast=5", "exits.stop_loss=0.02"]`` → {"fast": 5, "exits": {"stop_loss": 0.02}}
-    (numbers where they parse; a dotted key sets a key of a table)."""
+    (numbers where they parse, None for none; a dotted key sets a key of a table)."""
     keyed = []
     for item in params:
         key, sep, value = item.partition("=")
@@ -225,6 +225,8 @@ def _nested(keyed: list[tuple[list[str], Any, str]]) -> dict[str, Any]:
 
 
 def _number(text: str) -> object:
+    if text.lower() in ("none", "null"):
+        return None  # `strategies list` shows an unset optional as none: stop_z=none unsets it
     for cast in (int, float):
         try:
             return cast(text)

@@ -22,6 +22,7 @@ COLUMNS = (
     ("denied", "denied", "{:d}"),
     ("vetoed", "vetoed", "{:d}"),
     ("escalated", "escalated", "{:d}"),
+    ("rejected", "rejected", "{:d}"),
     ("final equity", "final_equity", "{:,.2f}"),
 )
 """The columns of the compare table, in order."""
@@ -48,6 +49,8 @@ def summary_payload(summary) -> dict[str, Any]:
         "denied_by_rule": summary.denied_by_rule,
         "vetoed": summary.vetoed,
         "escalated": summary.escalated,
+        "to_people": summary.to_people,  # approval requests; rejected: refused or expired
+        "rejected": summary.rejected,
         "elapsed_s": summary.elapsed_s,
     }
 
@@ -117,6 +120,11 @@ def sweep_lines(walk, market, *, source: str) -> list[str]:
                 f"    warning: no parameter set traded on fold {f.number}'s "
                 f"{f.test_start - f.train_start}-bar train window, so the choice means nothing "
                 "(fewer --folds or more bars give windows longer than the strategy's warm-up)")
+        elif not o.chosen.payload.get("number_of_trades"):
+            lines.append(
+                f"    warning: fold {f.number}'s best by {walk.metric}, "
+                f"{params_text(o.chosen.params)}, made no trade on its train window (every set "
+                "that traded scored worse); a set that does nothing wins on this metric")
         if f.test_stop - f.test_start <= o.warm_up:
             lines.append(
                 f"    warning: fold {f.number}'s test window ({f.test_stop - f.test_start} bars) "

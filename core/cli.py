@@ -30,6 +30,7 @@ from core.config import Settings
 from core.errors import ConfigError, QuorumError
 from core.feeds.base import MarketData
 from core.logging import configure
+from core.validation import validate
 from state.db import default_db_url
 
 app = typer.Typer(
@@ -246,7 +247,9 @@ def _write_json(path: Path, summary) -> None:
 def _settings(config: Path | None, *, seed: int | None) -> Settings:
     settings = Settings.load(config)
     if seed is not None:
-        settings = settings.model_copy(update={"run": settings.run.model_copy(update={"seed": seed})})
+        run = validate(type(settings.run), {**settings.run.model_dump(), "seed": seed},
+                       source="--seed", prefix="run")
+        settings = settings.model_copy(update={"run": run})
     return settings
 
 

@@ -24,6 +24,7 @@ from core.cli_render import print_summary, progress_line
 from core.cli_state import DbOption
 from core.config import Settings
 from core.feeds.base import MarketData
+from core.validation import validate
 from state.db import default_db_url
 
 ConfigOption = Annotated[
@@ -38,7 +39,7 @@ SWEEP_ONLY = ("--folds", "--train-fraction", "--metric")
 
 def backtest(
     data: Annotated[str | None, typer.Option("--data", help="OHLCV file(s), comma-separated: CSV, Parquet or Feather (default: synthetic)")] = None,
-    strategy: Annotated[str | None, typer.Option(help="Strategy plugin to run (default: the config's [strategies], as written; sma_cross without a config)")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Strategy plugin to run (default: the config's \\[strategies], as written; sma_cross without a config)")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="Strategy parameter k=v over the config's (repeatable); exits.stop_loss=0.02 sets an exit; with --compare, NAME.k=v sets it for one strategy only")] = None,
     fee: Annotated[float | None, typer.Option(min=0, max=0.1, help="Proportional fee per fill (0.001 = 0.1%)")] = None,
     cash: Annotated[float | None, typer.Option(min=0.01, help="Starting cash, in the data's quote currency (default: config's cash_usd; 100 for data quoted in BTC, ETH, ...)")] = None,
@@ -72,7 +73,13 @@ def backtest(
         _make_folder("--logs-dir", logs_dir)
     many = {"gate": human, "logs_dir": logs_dir, "workers": workers,
             "backend": "ray" if use_ray else "process"}
+    if compare is not None and strategy is not None:
+        _fail("--strategy: not with --compare; name the strategies there")
     base = _base_settings(config, seed=seed, fee=fee, cash=cash, data=data)
+    if base.data.source == "files":
+        for option, value in (("--bars", bars), ("--seed", seed)):
+            if value is not None:
+                _fail(f"{option}: only for synthetic data; data files are read whole")
     load = {"cash": cash, "bars": bars}
     try:
         if compare is not None:
@@ -229,11 +236,14 @@ def _base_settings(config: Path | None, *, seed: int | None, fee: float | None,
     always fills on paper, whatever mode the config names for `quorum run`."""
     settings = _cli()._settings(config, seed=seed)
     run = {"mode": "paper"} | ({} if cash is None else {"cash_usd": cash})
-    updates: dict[str, Any] = {"run": settings.run.model_copy(update=run)}
+    updates: dict[str, Any] = {"run": validate(
+        type(settings.run), {**settings.run.model_dump(), **run}, source="--cash", prefix="run")}
     if fee is not None:
         updates["execution"] = settings.execution.model_copy(update={"fee_rate": fee})
-    if data:
+    if data is not None:
         files = tuple(Path(p.strip()) for p in data.split(",") if p.strip())
+        if not files:
+            _fail(f"--data {data!r}: expected data files, comma-separated")
         updates["data"] = settings.data.model_copy(update={"source": "files", "files": files})
     return settings.model_copy(update=updates)
 

@@ -59,7 +59,8 @@ def print_summary(summary, *, stopped_early: bool) -> None:
         f"  governance            denied {s.decisions.get('denied', 0)}"
         + (" (rules fired: " + ", ".join(f"{r} {n}" for r, n in s.denied_by_rule.items()) + ")"
            if s.denied_by_rule else "")
-        + f" · vetoed {s.vetoed} · escalated {s.escalated}",
+        + f" · vetoed {s.vetoed} · escalated {s.escalated}"
+        + f" · to people {s.to_people} (rejected or expired {s.rejected})",
         "  open positions        "
         + (", ".join(f"{a} {q:.6g}" for a, q in sorted(s.positions.items())) or "none"),
         f"  closed trades         {s.closed_trades}",

@@ -33,8 +33,9 @@ class _Section(BaseModel):
 
 
 class RunConfig(_Section):
-    seed: int = Field(default=7, description="Seed of the synthetic market; same seed, same run")
-    cash_usd: float = Field(default=100_000, gt=0, description="Starting cash of the treasury")
+    seed: int = Field(default=7, ge=0, description="Seed of the synthetic market; same seed, same run")
+    cash_usd: float = Field(default=100_000, gt=0, allow_inf_nan=False,
+                            description="Starting cash of the treasury")
     mode: Literal["paper", "devnet", "fork"] = Field(
         default="paper",
         description="Execution mode: paper (simulated fills), devnet (a local anvil chain Quorum "

@@ -104,6 +104,17 @@ class RunSummary:
     def escalated(self) -> int:
         return self.stages.get(Stage.REVIEW_ESCALATED, 0)
 
+    @property
+    def to_people(self) -> int:
+        """Decisions the policy's tiers (or the reviewer) sent to people for approval."""
+        return self.stages.get(Stage.APPROVAL_REQUESTED, 0)
+
+    @property
+    def rejected(self) -> int:
+        """Requests people turned down or let expire (their orders never went out)."""
+        return (self.stages.get(Stage.APPROVAL_REJECTED, 0)
+                + self.stages.get(Stage.APPROVAL_EXPIRED, 0))
+
 
 class Session:
     def __init__(

@@ -19,6 +19,7 @@ def describe(error: ValidationError, *, source: str, prefix: str = "") -> str:
     for item in error.errors():
         key = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
         message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        message = message.removeprefix("Value error, ")  # our validators' own words
         if item["type"] in ("model_type", "dict_type") and item["loc"]:
             name = item["loc"][-1]
             message = (f"expected a table of keys ({name}.KEY = value), "
@@ -42,6 +43,8 @@ def read_toml(path: Path, *, what: str, missing_hint: str = "") -> tuple[bytes, 
         return raw, tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: {what} not found{missing_hint}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, expected a {what}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 

@@ -99,7 +99,7 @@ def test_compare_runs_parameter_sets_of_one_strategy_side_by_side(tmp_path):
          "error: --compare 'sma_cross:fast': expected NAME or NAME:k=v:k=v"),
         (["--compare", "sma_cross:fast=abc"],
          "error: --compare sma_cross:fast=abc: strategies.sma_cross.fast: Input should be"),
-        (["--compare", "sma_cross,nope"], ("error: --compare/--param: strategies: Value error, "
+        (["--compare", "sma_cross,nope"], ("error: --compare/--param: strategies: "
                                           "unknown strategy 'nope'")),
         (["--compare", "sma_cross", "--db", "sqlite://"],
          "error: --db: --compare and --sweep give every run its own database"),
