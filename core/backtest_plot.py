@@ -1,8 +1,8 @@
 """`quorum backtest --plot OUT`: price with buy/sell markers, equity, and drawdown, one image.
 
 matplotlib with the Agg backend (no display needed), imported only when a plot is asked for.
-Markers are the fills of the run's trades: a buy at each entry, a sell at each exit that really
-happened (a position still open at the end is marked at the last close, and gets no sell).
+Markers are the run's fills, each at its own time and price: every buy (an entry or adding to
+a position) and every sell (a position still open at the end gets none).
 It reads results only; it never runs anything.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.feeds.base import MarketData
+from core.models import Fill, Side
 
 FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "webp")
 """Image formats --plot writes, by the file's suffix."""
@@ -35,8 +36,7 @@ def plot_backtest(
     market: MarketData,
     equity: list[float],
     times: list[datetime],
-    trades: list[dict],
-    closed_trades: int,
+    fills: list[Fill],
     title: str,
 ) -> Drawn:
     """Write the three-panel image to ``path``; raises OSError when it cannot be written."""
@@ -54,7 +54,7 @@ def plot_backtest(
             close = market.close[i, : len(bar_times)]
             price_ax.plot(bar_times, 100 * close / close[0] if rebase else close,
                           linewidth=0.8, label=asset)
-        buys, sells = _markers(trades, closed_trades, market=market, rebase=rebase)
+        buys, sells = _markers(fills, market=market, rebase=rebase)
         if buys[0]:
             price_ax.scatter(buys[0], buys[1], marker="^", color="tab:green", s=36,
                              zorder=3, label=f"buy ({len(buys[0])})")
@@ -79,26 +79,17 @@ def plot_backtest(
     return Drawn(buys=len(buys[0]), sells=len(sells[0]), bars=len(times))
 
 
-def _markers(trades: list[dict], closed_trades: int, *, market: MarketData,
+def _markers(fills: list[Fill], *, market: MarketData,
              rebase: bool) -> tuple[tuple[list, list], tuple[list, list]]:
     """(times, prices) of the buys and of the sells, in the price panel's units."""
     first_close = {a: float(market.close[i, 0]) for i, a in enumerate(market.assets)}
-
-    def y(asset: str, price: float) -> float:
-        return 100 * price / first_close[asset] if rebase else price
-
     buys: tuple[list, list] = ([], [])
     sells: tuple[list, list] = ([], [])
-    for n, trade in enumerate(trades):
-        if trade["asset"] not in first_close:  # a lending receipt: no price line to mark on
+    for fill in fills:
+        if fill.asset not in first_close:  # a lending receipt: no price line to mark on
             continue
-        buys[0].append(_as_time(trade["entry_time"]))
-        buys[1].append(y(trade["asset"], trade["entry_price"]))
-        if n < closed_trades:  # the rest are open positions marked at the end, not sold
-            sells[0].append(_as_time(trade["exit_time"]))
-            sells[1].append(y(trade["asset"], trade["exit_price"]))
+        marks = buys if fill.side is Side.BUY else sells
+        marks[0].append(fill.ts)
+        marks[1].append(100 * fill.price / first_close[fill.asset] if rebase else fill.price)
     return buys, sells
 
-
-def _as_time(value: str | datetime) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)

@@ -135,7 +135,7 @@ def _single(settings: Settings, market: MarketData, *, db_url: str, gate: str,
         if json_out is not None:
             _write_json("--json", json_out, payload, note="the run itself is in the decision log")
         if plot is not None:
-            _draw(plot, market, session, summary, payload)
+            _draw(plot, market, session)
     except KeyboardInterrupt:
         cli._abort()  # Typer would turn it into a silent exit 130; say what happened
     finally:
@@ -321,15 +321,14 @@ def _write_json(option: str, path: Path, payload: dict, *, note: str) -> None:
     typer.echo(f"wrote {path}", err=True)
 
 
-def _draw(path: Path, market: MarketData, session, summary, payload: dict) -> None:
+def _draw(path: Path, market: MarketData, session) -> None:
     from core.backtest_plot import plot_backtest
 
     state = session.governor.state
     try:
         drawn = plot_backtest(
             path, market=market, equity=state.equity, times=state.times,
-            trades=payload["trades"], closed_trades=summary.closed_trades,
-            title=f"{market.source}: run {session.run_id}")
+            fills=state.fills, title=f"{market.source}: run {session.run_id}")
     except (OSError, ValueError) as exc:
         _fail(f"--plot {path}: cannot write it: {getattr(exc, 'strerror', None) or exc} "
               "(the run itself is in the decision log)")

@@ -223,6 +223,7 @@ class Governor:
         if fills:
             self.rt.call("treasury", "apply", fills)
             self._record_closed(fills)
+            self.state.fills += fills
         for fill in fills:
             self.state.in_flight.pop(fill.decision_id, None)
             self._record(fill.decision_id, Stage.ORDER_FILLED, fill, outcome="filled")

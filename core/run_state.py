@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.models import Order, PortfolioState, Side
+from core.models import Fill, Order, PortfolioState, Side
 
 
 @dataclass
@@ -27,6 +27,8 @@ class RunState:
     holding: list[bool] = field(default_factory=list)
     """At each bar's close: any market position open (lending receipts are not exposure)."""
     denied_by_rule: Counter = field(default_factory=Counter)
+    fills: list[Fill] = field(default_factory=list)
+    """Every fill of the run, in order (what --plot marks)."""
     ticks: int = 0
     portfolio: PortfolioState | None = None
 
