@@ -45,7 +45,8 @@ def compare_configs(strategies, compare: str, param: list[str]) -> dict[str, tup
     configs: dict[str, tuple[str, Any]] = {}
     seen: dict[tuple[str, str], str] = {}
     for entry, name, items in entries:
-        table = over_config(strategies, name, scoped(param, name, names) + items)
+        table = merged(over_config(strategies, name, scoped(param, name, names)),
+                       param_table(items, option=f"--compare {entry}"))  # they win over --param
         config = strategies_config(name, table,
                                    source=f"--compare {entry}" if items else "--compare/--param")
         same = seen.setdefault((name, params_text(own_params(config, name))), entry)
@@ -76,7 +77,7 @@ def scoped(params: list[str], name: str, names: list[str]) -> list[str]:
     return chosen
 
 
-def param_table(params: list[str]) -> dict[str, Any]:
+def param_table(params: list[str], *, option: str = "--param") -> dict[str, Any]:
     """``["fast=5", "exits.stop_loss=0.02"]`` → {"fast": 5, "exits": {"stop_loss": 0.02}}
     (numbers where they parse, None for none; a dotted key sets a key of a table)."""
     keyed = []
@@ -84,8 +85,8 @@ def param_table(params: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         path = [part.strip() for part in key.split(".")]
         if not sep or not all(path):
-            raise InputError(f"--param {item!r}: expected key=value")
-        keyed.append((path, _number(value.strip()), f"--param {item!r}"))
+            raise InputError(f"{option} {item!r}: expected key=value")
+        keyed.append((path, _number(value.strip()), f"{option} {item!r}"))
     return _nested(keyed)
 
 
@@ -220,6 +221,8 @@ def _nested(keyed: list[tuple[list[str], Any, str]]) -> dict[str, Any]:
                 raise InputError(f"{source}: {name} is given a value elsewhere")
         if isinstance(into.get(last), dict):
             raise InputError(f"{source}: {last} is a table; set its keys ({last}.KEY=v)")
+        if last in into:
+            raise InputError(f"{source}: {'.'.join((*path, last))} is given twice")
         into[last] = value
     return table
 

@@ -79,6 +79,11 @@ def table(labels: list[str], payloads: list[dict[str, Any]], *, first: str) -> l
     return [line(header), *(line(row) for row in rows)]
 
 
+def counted(n: int, thing: str) -> str:
+    """``1 fold``, ``3 folds``."""
+    return f"{n} {thing}" + ("" if n == 1 else "s")
+
+
 def params_text(params: dict[str, Any]) -> str:
     """``fast=5,slow=20,exits.stop_loss=0.05`` (or ``defaults`` when there is none)."""
     return ",".join(f"{k}={v}" for k, v in flat(params)) or "defaults"
@@ -105,8 +110,11 @@ def sweep_lines(walk, market, *, source: str) -> list[str]:
     from core.backtest_sweep import METRICS
 
     key, _ = METRICS[walk.metric]
-    lines = [(f"walk-forward sweep of {walk.strategy} on {source}: {len(walk.outcomes)} folds, "
-             f"{len(walk.grid)} parameter sets, best by {walk.metric} on each train window")]
+    lines = [(f"walk-forward sweep of {walk.strategy} on {source}: "
+              f"{counted(len(walk.outcomes), 'fold')}, "
+              f"{counted(len(walk.grid), 'parameter set')}"
+              + (f" over {params_text(walk.fixed)}" if walk.fixed else "")
+              + f", best by {walk.metric} on each train window")]
     for o in walk.outcomes:
         f = o.fold
         lines.append(

@@ -87,7 +87,13 @@ def db_url_for(logs_dir: Path | None, label: str) -> str:
     """A run's own database: a SQLite file named after its label in ``logs_dir``, else memory."""
     if logs_dir is None:
         return IN_MEMORY_DB
-    return f"sqlite:///{logs_dir / (_UNSAFE_IN_NAME.sub('_', label) + '.db')}"
+    path = logs_dir / (_UNSAFE_IN_NAME.sub("_", label) + ".db")
+    if path.exists():  # a log of its own: never appended to an earlier run's
+        from core.backtest_params import InputError
+
+        raise InputError(f"--logs-dir {logs_dir}: {path.name} is there from an earlier run; "
+                         "remove it or choose another folder")
+    return f"sqlite:///{path}"
 
 
 def run_one(spec: RunSpec, market: MarketData) -> RunResult:

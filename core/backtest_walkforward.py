@@ -8,7 +8,7 @@ parallel by core/backtest_parallel.py. The result is data; the CLI prints and wr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,16 @@ class WalkForward:
     grid: list[dict[str, Any]]
     outcomes: list[FoldOutcome]
     combined: dict[str, float]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    """The parameters every set shares (the config's table under --param), unswept."""
 
     def to_dict(self, market: MarketData, *, train_fraction: float) -> dict[str, Any]:
         """The --json report: every train run's figures, each fold's choice and test run."""
         return {
+            "data": market.source,
+            "bars": market.n_bars,
             "strategy": self.strategy,
+            "fixed_params": self.fixed,
             "metric": self.metric,
             "folds": len(self.outcomes),
             "train_fraction": train_fraction,
@@ -84,6 +89,9 @@ def walk_forward(
     """Run the sweep with ``run_all`` (core/backtest_parallel.py); ``progress(phase)`` gives the
     callback for the runs of each phase."""
     settings = [settings_for(params) for params in grid]
+    for fold in folds:  # any test run's log file left by an earlier sweep: refused before any run
+        for params in grid:
+            db_url_for(logs_dir, f"fold{fold.number}-test-{params_text(params)}")
     train_specs = [
         RunSpec(label=f"fold{fold.number}-train-{params_text(params)}", settings=s,
                 start=fold.train_start, stop=fold.test_start, params=params, gate=gate,

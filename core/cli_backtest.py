@@ -19,7 +19,13 @@ from typing import Annotated, Any
 import typer
 
 from core import backtest_params as params
-from core.backtest_report import params_text, summary_payload, sweep_lines, table
+from core.backtest_report import (
+    counted,
+    params_text,
+    summary_payload,
+    sweep_lines,
+    table,
+)
 from core.cli_render import print_summary, progress_line
 from core.cli_state import DbOption
 from core.config import Settings
@@ -105,8 +111,14 @@ def backtest(
 def _single(settings: Settings, market: MarketData, *, db_url: str, gate: str,
             json_out: Path | None, plot: Path | None) -> None:
     """One run logged to --db, with progress, Ctrl-C handling and the summary."""
+    from core.backtest_walkforward import warm_up
     from core.session import Session
 
+    longest = warm_up(settings)
+    if longest >= market.n_bars:
+        typer.echo(f"warning: the longest indicator look-back ({longest} bars) is not shorter "
+                   f"than the data ({market.n_bars} bars), so no signal can come from it",
+                   err=True)
     cli = _cli()
     stop, previous_handler = cli._install_stop_handler()
     try:
@@ -158,7 +170,7 @@ def _compare(settings: Settings, market: MarketData, *, configs: dict[str, Any],
     workers = min(workers or default_workers(), len(specs))
     with runner(market, backend=backend, workers=workers) as run_all:
         results = run_all(specs, _progress("compare"))
-    typer.echo(f"\n{len(results)} runs on {market.source}: {market.n_bars} bars, "
+    typer.echo(f"\n{counted(len(results), 'run')} on {market.source}: {market.n_bars} bars, "
                f"start {settings.run.cash_usd:,.2f} {market.quote}")
     labels = [f"{name} ({params_text(r.params)})" if r.params else name
               for name, r in zip(names, results, strict=True)]
@@ -183,10 +195,10 @@ def _sweep(base: Settings, load: dict[str, Any], *, strategy: str | None, specs:
         raise params.InputError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
     strategy = params.chosen_strategy(strategy, base.strategies, option="--sweep")
     known = params.parameter_names(strategy)
+    fixed, configured = (params.param_table(params.scoped(param, strategy, [strategy])),
+                         params.configured(base.strategies, strategy))
     combos, configs, refused = params.sweep_configs(
-        strategy, grid([parse_axis(spec, known=known) for spec in specs]),
-        params.param_table(params.scoped(param, strategy, [strategy])),
-        base=params.configured(base.strategies, strategy))
+        strategy, grid([parse_axis(spec, known=known) for spec in specs]), fixed, base=configured)
     settings, market = _with_market(base, **load)
     windows = make_folds(market.n_bars, count=folds, train_fraction=train_fraction)
     if refused:
@@ -199,6 +211,7 @@ def _sweep(base: Settings, load: dict[str, Any], *, strategy: str | None, specs:
                 update={"strategies": configs[params_text(combo)]}),
             folds=windows, metric=metric, market=market, gate=gate, logs_dir=logs_dir,
             run_all=run_all, progress=lambda phase: _progress(f"sweep {phase}"))
+    walk.fixed = params.merged(configured, fixed)  # what every set shares: for the report
     typer.echo("\n" + "\n".join(sweep_lines(walk, market, source=market.source)))
     if json_out is not None:
         _write_json("--json", json_out, walk.to_dict(market, train_fraction=train_fraction),

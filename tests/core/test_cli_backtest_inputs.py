@@ -33,6 +33,10 @@ def backtest(*args: str):
         (["--data", str(DATA), "--seed", "3"],
          "error: --seed: only for synthetic data; data files are read whole"),
         (["--data", ","], "error: --data ',': expected data files, comma-separated"),
+        (["--bars", "100", "--param", "fast=5", "--param", "fast=6"],
+         "error: --param 'fast=6': fast is given twice"),
+        (["--bars", "100", "--compare", "sma_cross:fast=5:fast=6"],
+         "error: --compare sma_cross:fast=5:fast=6 'fast=6': fast is given twice"),
     ],
 )
 def test_a_bad_or_meaningless_option_is_one_line_naming_it(args, message):
@@ -89,3 +93,45 @@ def test_a_sweeps_choice_that_never_traded_in_training_is_called_out():
     assert result.exit_code == 0, result.output
     assert ("    warning: fold 1's best by max_drawdown, entry_return=0.21, made no trade on its "
             "train window") in result.stdout
+
+
+def test_a_logs_dir_never_appends_to_an_earlier_runs_log(tmp_path):
+    logs = tmp_path / "logs"
+    args = ["--bars", "240", "--compare", "sma_cross,momentum", "--workers", "1",
+            "--logs-dir", str(logs)]
+    assert backtest(*args).exit_code == 0
+    again = backtest(*args)
+    assert again.exit_code == 2
+    assert again.stderr.strip() == (f"error: --logs-dir {logs}: compare-sma_cross.db is there "
+                                    "from an earlier run; remove it or choose another folder")
+    sweep = ["--bars", "300", "--sweep", "fast=5:6:1", "--folds", "2", "--workers", "1",
+             "--logs-dir", str(tmp_path / "sweep")]
+    assert backtest(*sweep).exit_code == 0
+    refused = backtest(*sweep)
+    assert refused.exit_code == 2 and "is there from an earlier run" in refused.stderr
+    assert "sweep train" not in refused.stderr  # refused before any run
+
+
+def test_a_single_run_whose_look_back_outlasts_the_data_says_so(tmp_path):
+    result = backtest("--bars", "300", "--param", "slow=500", "--db",
+                      f"sqlite:///{tmp_path / 'q.db'}")
+    assert result.exit_code == 0, result.output
+    assert ("warning: the longest indicator look-back (500 bars) is not shorter than the data "
+            "(300 bars), so no signal can come from it") in result.stderr
+    fine = backtest("--bars", "300", "--db", f"sqlite:///{tmp_path / 'q2.db'}")
+    assert "warning" not in fine.stderr
+
+
+def test_a_sweep_report_names_the_data_and_the_parameters_every_set_shares(tmp_path):
+    config, out = tmp_path / "c.toml", tmp_path / "sweep.json"
+    config.write_text('[strategies]\nenabled = ["sma_cross"]\n[strategies.sma_cross]\n'
+                      "fast = 5\nexits = { stop_loss = 0.03 }\n", encoding="utf-8")
+    result = backtest("--bars", "400", "--config", str(config), "--param", "slow=20",
+                      "--sweep", "exits.take_profit=0.05:0.1:0.05", "--folds", "1",
+                      "--workers", "1", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    assert ("1 fold, 2 parameter sets over exits.stop_loss=0.03,fast=5,slow=20, best by sharpe"
+            in result.stdout)
+    report = json.loads(out.read_text())
+    assert (report["data"], report["bars"]) == ("synthetic(seed=7)", 400)
+    assert report["fixed_params"] == {"fast": 5, "exits": {"stop_loss": 0.03}, "slow": 20}
