@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 import typer
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from agents.strategies.base import Strategy, StrategyConfig, registry
@@ -66,11 +67,18 @@ def describe(plugin: type[Strategy]) -> dict[str, Any]:
 
 
 def parameters(plugin: type[Strategy]) -> dict[str, FieldInfo]:
-    """The plugin's own parameters first, then the ones every strategy shares (``exits``)."""
+    """The plugin's own parameters first, then the ones every strategy shares, a table's keys
+    each on its own (``exits.stop_loss``: what ``--param`` and ``--sweep`` take)."""
     fields = plugin.config_model.model_fields
     shared = StrategyConfig.model_fields
-    own = {name: field for name, field in fields.items() if name not in shared}
-    return {**own, **{name: field for name, field in fields.items() if name in shared}}
+    found = {name: field for name, field in fields.items() if name not in shared}
+    for name in shared:
+        table = fields[name].annotation
+        if isinstance(table, type) and issubclass(table, BaseModel):
+            found |= {f"{name}.{key}": field for key, field in table.model_fields.items()}
+        else:
+            found[name] = fields[name]
+    return found
 
 
 def render(plugin: dict[str, Any]) -> list[str]:

@@ -28,10 +28,11 @@ def test_list_shows_every_strategy_with_each_parameter_default_and_description()
     assert set(blocks) == set(registry()) >= {"sma_cross", *NEW}
     for name, plugin in registry().items():
         lines = blocks[name].splitlines()[1:]
-        fields = parameters(plugin)  # the plugin's own, then the shared `exits`
+        fields = parameters(plugin)  # the plugin's own, then the shared `exits`, key by key
         assert [line.split()[0] for line in lines] == list(fields)
-        assert set(fields) == set(plugin.config_model.model_fields)
-        assert list(fields)[-1] == "exits"
+        assert {name.split(".")[0] for name in fields} == set(plugin.config_model.model_fields)
+        assert list(fields)[-4:] == ["exits.stop_loss", "exits.take_profit",
+                                     "exits.trailing_stop", "exits.max_hold_bars"]
         for line, field in zip(lines, fields.values(), strict=True):
             assert f"= {toml_value(field.default)} " in line
             assert line.endswith(field.description)
@@ -43,8 +44,9 @@ def test_list_shows_types_and_limits():
     assert 'base_layer               one of "lending", "cash"' in out
     assert "drift_threshold          float >0 <1" in out
     assert "= 0.05" in out
-    assert "levels                int >=2 <=500  = 10" in out
+    assert "levels                int >=2 <=500        = 10" in out
     assert "recentre_on_breakout  bool" in out
+    assert "exits.stop_loss       float or none >0 <1  = none  Sell when the close falls" in out
 
 
 def test_list_json_round_trips_the_defaults_into_a_valid_config():
