@@ -87,9 +87,8 @@ class PaperExecutor(IntentBook):
                  start: datetime | None = None, commit_interval_s: float = 0.0) -> None:
         store = None
         if db_url:
-            from state.db import (
-                make_engine,  # SQLAlchemy loads only for a run that stores orders
-            )
+            # SQLAlchemy loads only for a run that stores orders (the CLI starts faster).
+            from state.db import make_engine
             from state.orders import OrderStore
 
             store = OrderStore(make_engine(db_url), commit_interval_s=commit_interval_s)

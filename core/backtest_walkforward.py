@@ -122,13 +122,10 @@ def walk_forward(
 
 def warm_up(settings: Settings) -> int:
     """The longest look-back among the indicators of every strategy ``settings`` runs."""
-    from agents.strategies.base import registry
+    from agents.strategy import StrategyAgent
 
-    plugins = registry()
-    strategies = settings.strategies
-    return max((spec.lookback for name in strategies.enabled
-                for spec in plugins[name](strategies.params(name)).required_indicators()),
-               default=0)
+    specs = StrategyAgent(settings.strategies, run_id="warm-up").required_indicators()
+    return max((spec.lookback for spec in specs), default=0)
 
 
 def _window(market: MarketData, start: int, stop: int) -> dict[str, Any]:
