@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from core.config_model import ConfigModel
 from core.errors import ExecutionError
 from core.lending import receipt_price
 from core.models import Bar, Fill, Order, Side, Symbol
@@ -24,10 +25,8 @@ if TYPE_CHECKING:
     from state.orders import OrderStore
 
 
-class ExecutionConfig(BaseModel):
+class ExecutionConfig(ConfigModel):
     """`[execution]`: the paper backend's costs."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     fee_rate: float = Field(
         default=0.001, ge=0, lt=0.1, description="Proportional fee per fill (0.001 = 0.1%)"

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from core.config_model import ConfigModel
 from core.models import (
     MarketSnapshot,
     PolicyVerdict,
@@ -28,10 +29,8 @@ from core.models import (
 OFFLINE_REVIEWER = "offline-deterministic/v1"
 
 
-class ReviewerConfig(BaseModel):
+class ReviewerConfig(ConfigModel):
     """`[reviewer]`: the offline reviewer's thresholds and the Claude reviewer's settings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     min_confidence: float = Field(
         default=0.2, ge=0, le=1, description="Veto proposals whose strategy is less sure"

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from core.config_model import ConfigModel
 from core.models import MarketSnapshot, PortfolioState, Proposal, RiskAssessment, Side
 from core.slippage import SlippageModel
 
 Z_95 = 1.6448536269514722
 
 
-class RiskConfig(BaseModel):
+class RiskConfig(ConfigModel):
     """`[risk]`: how big an entry may be."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     fraction: float = Field(
         default=0.1, gt=0, le=1, description="Share of equity one entry may use"

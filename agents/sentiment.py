@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 import core.feeds
+from core.config_model import ConfigModel
 from core.errors import BadDataError
 from core.models import Headline, SentimentReading
 
@@ -63,10 +64,8 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _LONGEST_PHRASE = max(len(term.split()) for term in LEXICON)
 
 
-class SentimentConfig(BaseModel):
+class SentimentConfig(ConfigModel):
     """Where the headlines come from and how fast they fade."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     headlines: Path | None = Field(
         default=None, description="JSONL file of headlines; None uses the shipped sample"

@@ -21,7 +21,7 @@ from agents.exits import exit_proposals
 from agents.indicator_spec import IndicatorSpec
 from agents.strategies.base import Signal, Strategy, StrategyConfig, registry
 from agents.treasury import OpenPosition
-from core.errors import StrategyError
+from core.errors import ConfigError, StrategyError
 from core.models import (
     CASH,
     Action,
@@ -107,6 +107,23 @@ class StrategyAgent:
             for spec in strategy.required_indicators():
                 specs[spec.key] = spec
         return list(specs.values())
+
+    def check_priced(self, assets: tuple[str, ...]) -> None:
+        """ConfigError naming the key when a strategy's config names an asset that ``assets``
+        (the market data's) lacks: it would be left out of the run without a word."""
+        for strategy in self.strategies:
+            for key, named in strategy.named_assets().items():
+                missing = [asset for asset in named if asset not in assets]
+                if missing:
+                    raise ConfigError(
+                        f"strategies.{strategy.name}.{key}: {', '.join(missing)} "
+                        f"{'is' if len(missing) == 1 else 'are'} not in the market data "
+                        f"(it has {', '.join(assets)})")
+
+    def warnings(self, *, cash_usd: float) -> list[tuple[str, str]]:
+        """(strategy, warning) for each strategy's config warning in a run from ``cash_usd``."""
+        return [(strategy.name, warning) for strategy in self.strategies
+                for warning in strategy.warnings(cash_usd=cash_usd)]
 
     def propose(
         self,

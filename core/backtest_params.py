@@ -7,7 +7,7 @@ runs a backtest or prints.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_origin
 
 from core.backtest_report import flat, params_text
 
@@ -155,9 +155,24 @@ def checked(name: str, table: dict[str, object], *, source: str = "--strategy/--
     from core.validation import describe
 
     try:
-        return None, StrategiesConfig.model_validate({"enabled": [name], name: table})
+        return None, StrategiesConfig.model_validate({"enabled": [name], name: _listed(name, table)})
     except ValidationError as exc:
         return describe(exc, source=source, prefix="strategies"), None
+
+
+def _listed(name: str, table: dict[str, object]) -> dict[str, object]:
+    """``table`` with a list parameter given as text on the command line split at its commas
+    (``tactical_assets=BTC,ETH``); a config file's lists arrive as lists."""
+    from agents.strategies.base import registry
+
+    plugin = registry().get(name)
+    if plugin is None:
+        return table
+    fields = plugin.config_model.model_fields
+    return {key: [item.strip() for item in value.split(",") if item.strip()]
+            if isinstance(value, str) and key in fields
+            and get_origin(fields[key].annotation) in (tuple, list) else value
+            for key, value in table.items()}
 
 
 def parameter_names(strategy: str) -> set[str]:

@@ -85,8 +85,13 @@ def counted(n: int, thing: str) -> str:
 
 
 def params_text(params: dict[str, Any]) -> str:
-    """``fast=5,slow=20,exits.stop_loss=0.05`` (or ``defaults`` when there is none)."""
-    return ",".join(f"{k}={v}" for k, v in flat(params)) or "defaults"
+    """``fast=5,slow=20,exits.stop_loss=0.05`` (or ``defaults`` when there is none); a list
+    as ``tactical_assets=[BTC,ETH]``."""
+    return ",".join(f"{k}={_text(v)}" for k, v in flat(params)) or "defaults"
+
+
+def _text(value: Any) -> str:
+    return f"[{','.join(map(str, value))}]" if isinstance(value, list | tuple) else str(value)
 
 
 def flat(params: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

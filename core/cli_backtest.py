@@ -46,7 +46,7 @@ SWEEP_ONLY = ("--folds", "--train-fraction", "--metric")
 def backtest(
     data: Annotated[str | None, typer.Option("--data", help="OHLCV file(s), comma-separated: CSV, Parquet or Feather (default: synthetic)")] = None,
     strategy: Annotated[str | None, typer.Option(help="Strategy plugin to run (default: the config's \\[strategies], as written; sma_cross without a config)")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", help="Strategy parameter k=v over the config's (repeatable); exits.stop_loss=0.02 sets an exit; with --compare, NAME.k=v sets it for one strategy only")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Strategy parameter k=v over the config's (repeatable); exits.stop_loss=0.02 sets an exit; a list as k=A,B; k=none unsets; with --compare, NAME.k=v sets it for one strategy only")] = None,
     fee: Annotated[float | None, typer.Option(min=0, max=0.1, help="Proportional fee per fill (0.001 = 0.1%)")] = None,
     cash: Annotated[float | None, typer.Option(min=0.01, help="Starting cash, in the data's quote currency (default: config's cash_usd; 100 for data quoted in BTC, ETH, ...)")] = None,
     bars: Annotated[int | None, typer.Option(min=2, help="Synthetic bars when no --data is given")] = None,
@@ -111,14 +111,9 @@ def backtest(
 def _single(settings: Settings, market: MarketData, *, db_url: str, gate: str,
             json_out: Path | None, plot: Path | None) -> None:
     """One run logged to --db, with progress, Ctrl-C handling and the summary."""
-    from core.backtest_walkforward import warm_up
     from core.session import Session
 
-    longest = warm_up(settings)
-    if longest >= market.n_bars:
-        typer.echo(f"warning: the longest indicator look-back ({longest} bars) is not shorter "
-                   f"than the data ({market.n_bars} bars), so no signal can come from it",
-                   err=True)
+    _warn(settings, market)
     cli = _cli()
     stop, previous_handler = cli._install_stop_handler()
     try:
@@ -166,6 +161,8 @@ def _compare(settings: Settings, market: MarketData, *, configs: dict[str, Any],
                      params=params.own_params(strategies, name), gate=gate,
                      db_url=db_url_for(logs_dir, f"compare-{entry}"))
              for entry, (name, strategies) in configs.items()]
+    for spec in specs:
+        _warn(spec.settings, market, who=f"{spec.label}: ")
     names = [name for name, _ in configs.values()]
     workers = min(workers or default_workers(), len(specs))
     with runner(market, backend=backend, workers=workers) as run_all:
@@ -180,6 +177,23 @@ def _compare(settings: Settings, market: MarketData, *, configs: dict[str, Any],
             {"strategy": name, "params": r.params, "run_id": r.run_id,
              "head_hash": r.head_hash, **r.payload} for name, r in zip(names, results, strict=True)]}
         _write_json("--json", json_out, report, note="the runs' figures are printed above")
+
+
+def _warn(settings: Settings, market: MarketData, *, who: str = "") -> None:
+    """Say before a run what keeps its strategies from ever acting: a look-back as long as the
+    data, a config no starting cash can follow (a DCA buy above the cash). ``who``: the
+    --compare entry the run is (else a warning names its strategy)."""
+    from agents.strategy import StrategyAgent
+    from core.backtest_walkforward import warm_up
+
+    longest = warm_up(settings)
+    if longest >= market.n_bars:
+        typer.echo(f"warning: {who}the longest indicator look-back ({longest} bars) is not "
+                   f"shorter than the data ({market.n_bars} bars), so no signal can come from it",
+                   err=True)
+    for name, warning in StrategyAgent(settings.strategies, run_id="check").warnings(
+            cash_usd=settings.run.cash_usd):
+        typer.echo(f"warning: {who or f'{name}: '}{warning}", err=True)
 
 
 def _sweep(base: Settings, load: dict[str, Any], *, strategy: str | None, specs: list[str],

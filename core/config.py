@@ -21,6 +21,7 @@ from agents.risk import RiskConfig
 from agents.sentiment import SentimentConfig
 from agents.strategy import StrategiesConfig
 from core.chain.settings import ChainConfig
+from core.config_model import ConfigModel
 from core.validation import read_toml, validate
 from state.approvers import ApprovalsConfig
 
@@ -28,8 +29,8 @@ _SYMBOL = re.compile(r"^[A-Z0-9]{1,16}$")
 """An asset symbol as the feeds know it: upper-case letters and digits, like BTC."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Section(ConfigModel):
+    """A table of quorum.toml."""
 
 
 class RunConfig(_Section):

@@ -6,12 +6,12 @@ is the order's quantity as a share of the bar's volume.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from core.config_model import ConfigModel
 
 
-class SlippageModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class SlippageModel(ConfigModel):
     base_bps: float = Field(default=2.0, ge=0, description="Slippage of any fill, in bps")
     impact_bps: float = Field(
         default=100.0, ge=0, description="Extra bps per 100% of the bar's volume taken"

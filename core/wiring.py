@@ -86,7 +86,9 @@ def build_specs(
     """
     secrets = secrets if secrets is not None else Secrets.from_env()
     strategies = settings.strategies
-    specs_probe = StrategyAgent(strategies, run_id=run_id).required_indicators()
+    probe = StrategyAgent(strategies, run_id=run_id)
+    probe.check_priced(data.assets)
+    specs_probe = probe.required_indicators()
     return [
         # Stateless and warm: restart freely, retry calls. A backtest computes its indicators
         # once, up front, so it compiles only the kernels it calls (a first run: 14 s, not 26).

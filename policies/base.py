@@ -16,8 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from core.config_model import ConfigModel
 from core.models import (
     Bar,
     MarketSnapshot,
@@ -42,10 +41,8 @@ VOLUME = "volume"
 CONTEXT_PARTS = frozenset({PORTFOLIO, RESERVED, HISTORY, PRICE, VOLUME})
 
 
-class RuleConfig(BaseModel):
+class RuleConfig(ConfigModel):
     """Base of every rule's config: frozen, unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class MissingContext(LookupError):

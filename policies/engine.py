@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from core.config_model import ConfigModel
 from core.errors import ConfigError
 from core.models import (
     Deposit,
@@ -31,10 +32,8 @@ from policies.tiers import TiersConfig
 DEFAULT_POLICY = Path(__file__).with_name("default.toml")
 
 
-class ChainLimits(BaseModel):
+class ChainLimits(ConfigModel):
     """`[execution]`: what the chain executor may sign (devnet, fork, live)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     gas_cap_gwei: float = Field(
         default=100.0, gt=0, le=10_000, description="Highest maxFeePerGas ever signed, in gwei"
@@ -52,9 +51,7 @@ class ChainLimits(BaseModel):
         return int(self.gas_cap_gwei * 10**9)
 
 
-class PolicyFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class PolicyFile(ConfigModel):
     version: str = Field(min_length=1, description="A name for this policy, logged with verdicts")
     live_enabled: bool = Field(default=False, description="Whether live trading is permitted")
     execution: ChainLimits = Field(default_factory=ChainLimits)

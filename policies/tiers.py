@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from core.config_model import ConfigModel
 from core.models import Tier
 
 
-class TiersConfig(BaseModel):
+class TiersConfig(ConfigModel):
     """`[tiers]` of a policy file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     auto_max_usd: float = Field(ge=0, description="At or below: executes without a person")
     human_max_usd: float = Field(ge=0, description="At or below: one approver")

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
+
+from core.config_model import ConfigModel
 
 MAX_NAME_CHARS = 64
 """Longest person name (and longest identity kept in a refusal record)."""
@@ -71,14 +73,12 @@ def _os_user_only() -> tuple[str, ...]:
     return (name,) if name else ()
 
 
-class ApprovalsConfig(BaseModel):
+class ApprovalsConfig(ConfigModel):
     """``[approvals]``: who may approve or reject, per channel.
 
     Left out, ``cli`` and ``tui`` allow only the OS user running Quorum and ``telegram`` allows
     nobody. An empty list allows nobody on that channel.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     cli: tuple[str, ...] = Field(
         default_factory=_os_user_only,

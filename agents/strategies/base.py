@@ -15,9 +15,10 @@ from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from agents.indicator_spec import IndicatorSpec
+from core.config_model import ConfigModel
 from core.models import (
     IndicatorValues,
     MarketSnapshot,
@@ -27,14 +28,12 @@ from core.models import (
 )
 
 
-class ExitsConfig(BaseModel):
+class ExitsConfig(ConfigModel):
     """`exits` of one strategy: when the positions it opened are closed (agents/exits.py).
 
     Every trigger is optional and off when absent. Levels are judged at the close of a bar and
     the exit fills at the next bar's open, like every order.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     stop_loss: float | None = Field(
         default=None, gt=0, lt=1, allow_inf_nan=False,
@@ -67,10 +66,8 @@ class ExitsConfig(BaseModel):
         )
 
 
-class StrategyConfig(BaseModel):
+class StrategyConfig(ConfigModel):
     """Base of every strategy's config: frozen, unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     exits: ExitsConfig = Field(
         default=ExitsConfig(),
@@ -130,6 +127,16 @@ class Strategy(ABC):
         index, and the portfolio (no state kept from bar to bar) may narrow it. A backtest runs
         the pipeline only on such bars (core/event_loop.py); a superset is always safe."""
         return None
+
+    def named_assets(self) -> dict[str, tuple[str, ...]]:
+        """The assets its config names, by config key, that the market data must price
+        (``{"tactical_assets": ("BTC", "ETH")}``); checked before a run starts."""
+        return {}
+
+    def warnings(self, *, cash_usd: float) -> list[str]:
+        """What in its config keeps it from ever acting in a run starting with ``cash_usd``
+        (a buy bigger than all the cash); said before a backtest starts."""
+        return []
 
 
 def indicator_values(values: IndicatorValues, keys: Sequence[str]) -> list[float] | None:

@@ -55,6 +55,12 @@ class Dca(Strategy):
         bars = next(iter(indicators.values())).shape[1]
         return np.arange(bars) % self.config.interval_bars == 0
 
+    def warnings(self, *, cash_usd: float) -> list[str]:
+        if self.config.amount_usd > cash_usd:
+            return [(f"amount_usd ({self.config.amount_usd:,.2f}) is more than the starting cash "
+                     f"({cash_usd:,.2f}): a buy needs the whole amount in cash, so it never buys")]
+        return []
+
     def signals(
         self,
         snapshot: MarketSnapshot,

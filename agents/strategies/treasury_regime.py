@@ -176,6 +176,9 @@ class TreasuryRegime(Strategy):
             return f"{self.mode.value} mode" + (f", {phase.why}" if phase else "")
         return f"{self.mode.value} mode ({phase.mode.value} seen, not confirmed: {phase.why})"
 
+    def named_assets(self) -> dict[str, tuple[str, ...]]:
+        return {"tactical_assets": self.config.tactical_assets}
+
     def tactical_assets(self, snapshot: MarketSnapshot) -> list[str]:
         """The tactical assets this snapshot prices, lead first."""
         wanted = self.config.tactical_assets or tuple(snapshot.bars)

@@ -20,7 +20,7 @@ import time
 from typing import Any, Protocol
 
 from eth_account.datastructures import SignedTransaction
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import Connection, Engine
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
@@ -29,6 +29,7 @@ from web3.types import TxReceipt
 from core.chain.errors import ReceiptMissing, TransactionReverted
 from core.chain.nonces import NonceAllocator
 from core.chain.tx import ContractCall, revert_reason
+from core.config_model import ConfigModel
 from core.errors import ExecutionError, TemporaryError
 from core.logging import get_logger
 from state.chain_intents import ChainIntent, ChainIntentStore
@@ -63,10 +64,8 @@ class TransactionSigner(Protocol):
     def sign_transaction(self, transaction: dict[str, Any]) -> SignedTransaction: ...
 
 
-class SenderConfig(BaseModel):
+class SenderConfig(ConfigModel):
     """How the chain sender prices, waits for and replaces transactions."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     gas_cap_wei: int = Field(gt=0, description="Highest maxFeePerGas ever signed, in wei")
     priority_fee_wei: int | None = Field(

@@ -11,8 +11,10 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
+
+from core.config_model import ConfigModel
 
 DEVNET_KEY_NAME = "devnet"
 DEFAULT_LENDING_RATES = {"USDC": 0.05, "WETH": 0.02, "WBTC": 0.01}
@@ -35,10 +37,8 @@ Address = Annotated[str, AfterValidator(_address)]
 """A contract address as written in the config: 0x and 40 hex digits (checked on chain later)."""
 
 
-class DevnetConfig(BaseModel):
+class DevnetConfig(ConfigModel):
     """How the devnet is set up."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     pool_depth_usd: float = Field(
         default=10_000_000, gt=0, description="USDC on each side of each pool when it is seeded"
@@ -55,10 +55,8 @@ class DevnetConfig(BaseModel):
     )
 
 
-class ForkConfig(BaseModel):
+class ForkConfig(ConfigModel):
     """`[chain.fork]`: where the protocols are on the forked chain (Ethereum mainnet's when unset)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     router: Address | None = Field(
         default=None, description="Uniswap V2 Router02 (or a fork of it); default: mainnet's"
@@ -77,10 +75,8 @@ class ForkConfig(BaseModel):
     treasury_ether: float = Field(default=10, gt=0, description="Ether set for gas on the fork")
 
 
-class ChainConfig(BaseModel):
+class ChainConfig(ConfigModel):
     """`[chain]`: which key signs and how the devnet is set up."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     key_name: str = Field(
         default=DEVNET_KEY_NAME, description="Keystore key that signs (a devnet creates it)"

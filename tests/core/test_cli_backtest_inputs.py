@@ -135,3 +135,53 @@ def test_a_sweep_report_names_the_data_and_the_parameters_every_set_shares(tmp_p
     report = json.loads(out.read_text())
     assert (report["data"], report["bars"]) == ("synthetic(seed=7)", 400)
     assert report["fixed_params"] == {"fast": 5, "exits": {"stop_loss": 0.03}, "slow": 20}
+
+
+def test_a_list_parameter_takes_comma_separated_items_on_the_command_line(tmp_path):
+    out, config = tmp_path / "list.json", tmp_path / "three.toml"
+    config.write_text('[data]\nassets = ["BTC", "ETH", "SOL"]\n', encoding="utf-8")
+    result = backtest("--bars", "300", "--config", str(config), "--strategy", "treasury_regime",
+                      "--param", "tactical_assets=SOL, ETH", "--json", str(out),
+                      "--db", f"sqlite:///{tmp_path / 'l.db'}")
+    assert result.exit_code == 0, result.output
+    assert "treasury_regime (tactical_assets=[SOL,ETH])" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["strategies"]["treasury_regime"]["tactical_assets"] == ["SOL", "ETH"]
+    traded = {trade["asset"] for trade in report["trades"]} - {"AUSDC"}  # the base layer
+    assert traded == {"SOL", "ETH"}  # never BTC
+
+
+@pytest.mark.parametrize("args", [
+    ["--strategy", "treasury_regime", "--param", "tactical_assets=BTC,DOGE,PEPE"],
+    ["--compare", "treasury_regime,momentum", "--param", "treasury_regime.tactical_assets=DOGE"],
+    ["--strategy", "treasury_regime", "--param", "tactical_assets=DOGE",
+     "--sweep", "confirm_bars=2:3:1", "--folds", "1", "--workers", "1"],
+])
+def test_a_strategy_naming_an_asset_the_data_lacks_is_refused_before_any_run(args):
+    result = backtest("--bars", "200", *args)
+    assert isinstance(result.exception, QuorumError), result.output  # core.cli.main: exit 2
+    missing = "DOGE, PEPE are" if "PEPE" in args[-1] else "DOGE is"
+    assert str(result.exception) == (
+        f"strategies.treasury_regime.tactical_assets: {missing} not in the market data "
+        "(it has BTC, ETH)")
+    assert "tick" not in result.stderr and "sweep train" not in result.stderr
+
+
+def test_a_config_no_starting_cash_can_follow_is_warned_about_in_runs_and_comparisons(tmp_path):
+    single = backtest("--bars", "100", "--strategy", "dca", "--param", "amount_usd=150000",
+                      "--db", f"sqlite:///{tmp_path / 'd.db'}")
+    assert single.exit_code == 0, single.output
+    assert single.stderr.splitlines()[0] == (
+        "warning: dca: amount_usd (150,000.00) is more than the starting cash (100,000.00): "
+        "a buy needs the whole amount in cash, so it never buys")
+    assert "decisions by outcome  none" in single.stdout  # as warned
+    compared = backtest("--bars", "100", "--workers", "1",
+                        "--compare", "dca,dca:amount_usd=150000,sma_cross:slow=120")
+    assert compared.exit_code == 0, compared.output
+    warnings = [line for line in compared.stderr.splitlines() if line.startswith("warning")]
+    assert warnings == [
+        ("warning: dca:amount_usd=150000: amount_usd (150,000.00) is more than the starting cash "
+        "(100,000.00): a buy needs the whole amount in cash, so it never buys"),
+        ("warning: sma_cross:slow=120: the longest indicator look-back (120 bars) is not shorter "
+        "than the data (100 bars), so no signal can come from it"),
+    ]

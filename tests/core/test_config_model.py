@@ -1,0 +1,100 @@
+"""No config table reads true/false as a number: pydantic alone would read `slow = true` as 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+import core.chain.sender  # noqa: F401  (defines SenderConfig)
+from agents.strategies.base import registry
+from core.config import Settings
+from core.config_model import ConfigModel, _numbers_only
+from core.errors import ConfigError
+from policies.base import rules
+from policies.engine import DEFAULT_POLICY, PolicyEngine
+
+
+def _every_config_model() -> list[type[ConfigModel]]:
+    registry(), rules()  # import every plugin and rule module
+    found, todo = [], [ConfigModel]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+NUMBER_FIELDS = [
+    (cls, name)
+    for cls in _every_config_model()
+    for name, field in cls.model_fields.items()
+    if _numbers_only(field.annotation)
+]
+
+
+def test_the_number_fields_span_the_project():
+    covered = {cls.__name__ for cls, _ in NUMBER_FIELDS}
+    assert {"RunConfig", "RiskConfig", "ExitsConfig", "SmaCrossConfig", "GridConfig",
+            "TiersConfig", "SlippageModel", "SenderConfig", "ChainLimits"} <= covered
+    assert len(NUMBER_FIELDS) > 40
+
+
+@pytest.mark.parametrize(("cls", "name"), NUMBER_FIELDS,
+                         ids=[f"{c.__name__}.{n}" for c, n in NUMBER_FIELDS])
+def test_every_number_field_refuses_true_and_false(cls, name):
+    for value in (True, False):
+        with pytest.raises(ValidationError) as info:
+            cls.model_validate({name: value})
+        assert any(e["loc"] == (name,) for e in info.value.errors()), info.value
+
+
+def test_a_boolean_inside_a_list_or_table_of_numbers_is_refused_too():
+    from agents.strategies.grid import GridConfig
+
+    bad = {"exits": {"stop_loss": True}}
+    with pytest.raises(ValidationError, match="expected a number, got true/false"):
+        GridConfig.model_validate(bad)
+    assert _numbers_only(dict[str, int]) and _numbers_only(tuple[float, ...])
+    assert _numbers_only(int | None)
+    assert not _numbers_only(bool) and not _numbers_only(int | bool)
+    assert not _numbers_only(tuple[str, ...]) and not _numbers_only(str)
+
+
+def test_true_still_sets_a_true_false_key_and_numbers_still_load(tmp_path: Path):
+    config = tmp_path / "quorum.toml"
+    config.write_text("[run]\nseed = 3\ncash_usd = 5000\n"
+                      "[strategies.sma_cross]\nfast = 5\nslow = 20\n"
+                      "[strategies.sma_cross.exits]\nstop_loss = 0.02\n", encoding="utf-8")
+    settings = Settings.load(config)
+    assert settings.run.seed == 3 and settings.run.cash_usd == 5000.0
+    assert settings.strategies.params("sma_cross").exits.stop_loss == 0.02
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEFAULT_POLICY.read_text().replace("live_enabled = false",
+                                                          "live_enabled = true"))
+    assert PolicyEngine.load(policy).policy.live_enabled is True
+
+
+def test_a_policy_rule_given_true_for_a_number_names_the_rule_and_key(tmp_path: Path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEFAULT_POLICY.read_text().replace("max_age_s = 7200", "max_age_s = true"))
+    with pytest.raises(ConfigError) as info:
+        PolicyEngine.load(policy)
+    assert str(info.value) == (f"{policy}: rules.stale_data.max_age_s: "
+                               "expected a number, got true/false")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[run]\nseed = true\n", "run.seed: expected a number, got true/false"),
+    ("[strategies.sma_cross]\nslow = true\n",
+     "strategies.sma_cross.slow: expected a number, got true/false"),
+    ("[strategies.sma_cross.exits]\nmax_hold_bars = false\n",
+     "strategies.sma_cross.exits.max_hold_bars: expected a number, got true/false"),
+])
+def test_the_settings_file_names_the_key_given_true_or_false(tmp_path: Path, text, expected):
+    path = tmp_path / "quorum.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        Settings.load(path)
+    assert str(info.value) == f"{path}: {expected}"
