@@ -181,7 +181,7 @@ def test_a_config_no_starting_cash_can_follow_is_warned_about_in_runs_and_compar
     warnings = [line for line in compared.stderr.splitlines() if line.startswith("warning")]
     assert warnings == [
         ("warning: dca:amount_usd=150000: amount_usd (150,000.00) is more than the starting cash "
-        "(100,000.00): a buy needs the whole amount in cash, so it never buys"),
+         "(100,000.00): a buy needs the whole amount in cash, so it never buys"),
         ("warning: sma_cross:slow=120: the longest indicator look-back (120 bars) is not shorter "
-        "than the data (100 bars), so no signal can come from it"),
+         "than the data (100 bars), so no signal can come from it"),
     ]
