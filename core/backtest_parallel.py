@@ -64,6 +64,7 @@ def _serial(specs: Sequence[RunSpec], market: MarketData, *, on_done: OnDone | N
 def _process_runner(market: MarketData, *, workers: int) -> Iterator[RunAll]:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["core.backtest_runs", "core.session"])
+    _start_fork_server()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                              initargs=(market,)) as pool:
 
@@ -73,6 +74,26 @@ def _process_runner(market: MarketData, *, workers: int) -> Iterator[RunAll]:
                            cancel=lambda future: future.cancel())
 
         yield run_all
+
+
+def _start_fork_server() -> None:
+    """Start the fork server (once per process) without the current directory on its path.
+
+    It runs as ``python -c``, which puts the current directory first on ``sys.path``: started
+    from a folder holding a ``core/`` (another checkout, a project of the user's), it would
+    preload that instead of Quorum's and every worker would run the wrong code.
+    """
+    import multiprocessing.forkserver
+
+    before = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"  # read by the server's interpreter as it starts
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        if before is None:
+            del os.environ["PYTHONSAFEPATH"]
+        else:
+            os.environ["PYTHONSAFEPATH"] = before
 
 
 def _init_worker(market: MarketData) -> None:

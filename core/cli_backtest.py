@@ -189,8 +189,8 @@ def _warn(settings: Settings, market: MarketData, *, who: str = "") -> None:
     longest = warm_up(settings)
     if longest >= market.n_bars:
         typer.echo(f"warning: {who}the longest indicator look-back ({longest} bars) is not "
-                   f"shorter than the data ({market.n_bars} bars), so no signal can come from it",
-                   err=True)
+                   f"shorter than the data ({market.n_bars} bars): that indicator never warms "
+                   "up, so no signal that reads it can come", err=True)
     for name, warning in StrategyAgent(settings.strategies, run_id="check").warnings(
             cash_usd=settings.run.cash_usd):
         typer.echo(f"warning: {who or f'{name}: '}{warning}", err=True)

@@ -14,6 +14,7 @@ import annotated_types
 import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from pydantic_core import to_jsonable_python
 
 from agents.strategies.base import Strategy, StrategyConfig, registry
 
@@ -48,7 +49,8 @@ def strategies_list(
 
 
 def describe(plugin: type[Strategy]) -> dict[str, Any]:
-    """A plugin as data: name, one-line summary, and each parameter's type, default, meaning."""
+    """A plugin as data: name, one-line summary, and each parameter's type, default (a JSON
+    value: null for none), meaning."""
     doc = (plugin.__doc__ or "").strip().splitlines()
     return {
         "name": plugin.name,
@@ -58,7 +60,7 @@ def describe(plugin: type[Strategy]) -> dict[str, Any]:
                 "name": name,
                 "type": type_name(field.annotation),
                 "limits": limits(field),
-                "default": toml_value(field.get_default(call_default_factory=True)),
+                "default": to_jsonable_python(field.get_default(call_default_factory=True)),
                 "description": field.description or "",
             }
             for name, field in parameters(plugin).items()
@@ -84,7 +86,8 @@ def parameters(plugin: type[Strategy]) -> dict[str, FieldInfo]:
 def render(plugin: dict[str, Any]) -> list[str]:
     """Aligned text: the name and summary, then one line per parameter."""
     rows = [
-        (p["name"], " ".join(filter(None, (p["type"], p["limits"]))), f"= {p['default']}",
+        (p["name"], " ".join(filter(None, (p["type"], p["limits"]))),
+         f"= {toml_value(p['default'])}",
          p["description"])
         for p in plugin["parameters"]
     ]

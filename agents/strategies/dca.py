@@ -9,7 +9,7 @@ is the bar count (tick), so it needs no clock and no indicator.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agents.indicator_spec import IndicatorSpec
 from agents.strategies.base import Signal, Strategy, StrategyConfig, register
@@ -32,8 +32,15 @@ class DcaConfig(StrategyConfig):
     take_profit: float | None = Field(
         default=None, gt=0, allow_inf_nan=False,
         description="Sell the whole position once the close is this fraction above the average "
-        "entry price (none: never sell)",
+        "entry price (none: never sell); the same as exits.take_profit, so set one of the two",
     )
+
+    @model_validator(mode="after")
+    def _one_take_profit(self) -> DcaConfig:
+        if self.take_profit is not None and self.exits.take_profit is not None:
+            raise ValueError("take_profit and exits.take_profit are both set; they sell the same "
+                             "way, so set one")
+        return self
 
 
 @register

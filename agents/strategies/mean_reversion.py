@@ -30,8 +30,8 @@ class MeanReversionConfig(StrategyConfig):
     stop_z: float | None = Field(
         validate_default=True,  # checked against the field before it, default or not
         default=None, gt=0, allow_inf_nan=False,
-        description="Sell at a loss when the close falls this many deviations below the mean "
-        "(none: no stop)",
+        description="Sell at a loss when the close falls this many deviations below the mean, "
+        "and buy nothing that far down (none: no stop)",
     )
 
     @field_validator("exit_z")
@@ -87,8 +87,9 @@ class MeanReversion(Strategy):
                 continue  # warming up
             # The z-score decides first whether a buy or a sale could be due; the position is
             # looked up only then.
-            buy_zone = z <= -config.entry_z
-            sell_zone = z >= config.exit_z or (config.stop_z and z <= -config.stop_z)
+            stopped = config.stop_z is not None and z <= -config.stop_z
+            buy_zone = z <= -config.entry_z and not stopped  # never buy what the stop would sell
+            sell_zone = z >= config.exit_z or stopped
             if not (buy_zone or sell_zone):
                 continue
             held = portfolio.quantity(asset)

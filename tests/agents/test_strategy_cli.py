@@ -56,13 +56,18 @@ def test_list_json_round_trips_the_defaults_into_a_valid_config():
     assert set(plugins) == set(registry())
     momentum = {p["name"]: p for p in plugins["momentum"]["parameters"]}
     assert momentum["lookback"] == {"name": "lookback", "type": "int", "limits": ">=2",
-                                    "default": "48",
+                                    "default": 48,
                                     "description": "Bars over which the trailing return is "
                                     "measured"}
     assert plugins["dca"]["parameters"][3]["type"] == "float or none"
-    for name, plugin in plugins.items():  # the printed defaults, pasted into a config, load
-        table = "\n".join(f"{p['name']} = {p['default']}" for p in plugin["parameters"]
-                          if p["default"] != "none")
+    assert plugins["dca"]["parameters"][3]["default"] is None
+    grid = {p["name"]: p["default"] for p in plugins["grid"]["parameters"]}
+    assert grid["recentre_on_breakout"] is True and isinstance(grid["band_width"], float)
+    treasury = {p["name"]: p["default"] for p in plugins["treasury_regime"]["parameters"]}
+    assert treasury["tactical_assets"] == [] and treasury["base_layer"] == "lending"
+    for name, plugin in plugins.items():  # the typed defaults, written as TOML, load
+        table = "\n".join(f"{p['name']} = {json.dumps(p['default'])}"
+                          for p in plugin["parameters"] if p["default"] is not None)
         parsed = tomllib.loads(f"[strategies.{name}]\n{table}")["strategies"]
         loaded = StrategiesConfig.model_validate({"enabled": [name], **parsed})
         assert loaded.params(name) == registry()[name].config_model()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from agents.strategies.dca import DcaConfig
 from agents.strategies.mean_reversion import MeanReversionConfig
 from agents.strategies.momentum import MomentumConfig
 from agents.strategies.sma_cross import SmaCrossConfig
@@ -27,6 +28,8 @@ LONE_CONFLICTS = [
     (PhaseConfig, {"trend_fast": 150}, "trend_slow (100) must be longer than trend_fast (150)"),
     (PhaseConfig, {"fear_below": 80}, "greed_above (75) must be above fear_below (80)"),
     (TreasuryRegimeConfig, {"trend_fast": 150}, "trend_slow (100) must be longer than"),
+    (DcaConfig, {"take_profit": 0.1, "exits": {"take_profit": 0.2}},
+     "take_profit and exits.take_profit are both set"),
 ]
 
 

@@ -60,6 +60,13 @@ def test_the_stop_sells_a_position_stretched_further_down():
     assert _signals(-3.6, held=HOLDING) == []  # no stop configured: keep holding
 
 
+def test_nothing_is_bought_where_the_stop_would_sell_it():
+    assert _signals(-3.6, stop_z=3.5) == []  # regression: bought at z -4.26, stopped next bar
+    assert _signals(-3.5, stop_z=3.5) == []  # the stop's level itself sells
+    assert [s.side for s in _signals(-3.4, stop_z=3.5)] == [Side.BUY]
+    assert [s.side for s in _signals(-3.6)] == [Side.BUY]  # no stop: any stretch buys
+
+
 @pytest.mark.parametrize(("z", "held"), [(-1.9, None), (-1.0, HOLDING), (-2.5, HOLDING),
                                          (1.0, None), (None, None), (None, HOLDING)])
 def test_nothing_inside_the_bands_or_while_warming_up(z, held):

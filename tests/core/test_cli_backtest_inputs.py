@@ -117,7 +117,8 @@ def test_a_single_run_whose_look_back_outlasts_the_data_says_so(tmp_path):
                       f"sqlite:///{tmp_path / 'q.db'}")
     assert result.exit_code == 0, result.output
     assert ("warning: the longest indicator look-back (500 bars) is not shorter than the data "
-            "(300 bars), so no signal can come from it") in result.stderr
+            "(300 bars): that indicator never warms up, so no signal that reads it can come"
+            ) in result.stderr
     fine = backtest("--bars", "300", "--db", f"sqlite:///{tmp_path / 'q2.db'}")
     assert "warning" not in fine.stderr
 
@@ -183,5 +184,6 @@ def test_a_config_no_starting_cash_can_follow_is_warned_about_in_runs_and_compar
         ("warning: dca:amount_usd=150000: amount_usd (150,000.00) is more than the starting cash "
          "(100,000.00): a buy needs the whole amount in cash, so it never buys"),
         ("warning: sma_cross:slow=120: the longest indicator look-back (120 bars) is not shorter "
-         "than the data (100 bars), so no signal can come from it"),
+         "than the data (100 bars): that indicator never warms up, so no signal that reads it "
+         "can come"),
     ]
