@@ -100,6 +100,7 @@ class StrategyAgent:
         self.proposed = 0
         self.opened_by: dict[str, str] = {}  # decision id of a buy -> the strategy that proposed it
         self.unattributed = 0  # times an open position's opening strategy was unknown
+        self.exited: dict[tuple[str, str], int] = {}  # (strategy, asset) -> tick of its last exit
 
     def required_indicators(self) -> list[IndicatorSpec]:
         specs: dict[str, IndicatorSpec] = {}
@@ -135,6 +136,8 @@ class StrategyAgent:
         """Exits for ``positions`` (the treasury's open positions) first, then each plugin's."""
         proposals = self._exits(snapshot, positions or [])
         exiting = {proposal.asset for proposal in proposals}
+        for proposal in proposals:
+            self.exited[(proposal.strategy, proposal.asset)] = snapshot.tick
         for strategy in self.strategies:
             try:
                 signals = strategy.signals(snapshot, sentiment, portfolio)
@@ -143,8 +146,11 @@ class StrategyAgent:
             for signal in signals:
                 if signal.notional_usd <= 0:
                     continue
-                if signal.side is Side.SELL and signal.protocol is None and signal.asset in exiting:
-                    continue  # the exit already sells the whole position
+                if signal.protocol is None and signal.asset in exiting:
+                    continue  # the exit sells the whole position: no sale of part, no new lot
+                if signal.side is Side.BUY and self._cooling(strategy.name, signal.asset,
+                                                             snapshot.tick):
+                    continue
                 proposals.append(
                     Proposal(
                         decision_id=f"{self.run_id}-{snapshot.tick:06d}-{len(proposals)}",
@@ -162,6 +168,14 @@ class StrategyAgent:
                     self._remember(proposals[-1].decision_id, strategy.name)
         self.proposed += len(proposals)
         return proposals
+
+    def _cooling(self, strategy: str, asset: str, tick: int) -> bool:
+        """True while ``strategy``'s exit of ``asset`` is within its exits.cooldown_bars."""
+        exited = self.exited.get((strategy, asset))
+        if exited is None:
+            return False
+        cooldown = self.config.params(strategy).exits.cooldown_bars
+        return cooldown is not None and tick - exited <= cooldown
 
     def active_bars(self, indicators: dict[str, np.ndarray]) -> np.ndarray | None:
         """Bars where some plugin may act (core/event_loop.py), or None: any bar."""

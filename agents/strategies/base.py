@@ -51,6 +51,11 @@ class ExitsConfig(ConfigModel):
         default=None, gt=0,
         description="Sell at the close of the position's n-th bar (its entry bar counts as one)",
     )
+    cooldown_bars: int | None = Field(
+        default=None, gt=0,
+        description="After an exit, buy none of the asset for this many bars after the exit's "
+        "bar (that bar never buys it)",
+    )
 
     def __str__(self) -> str:
         """As a TOML inline table (how `quorum strategies list` shows the default)."""
@@ -59,7 +64,7 @@ class ExitsConfig(ConfigModel):
 
     @property
     def active(self) -> bool:
-        """True when at least one trigger is set."""
+        """True when at least one trigger is set (a cooldown alone sells nothing)."""
         return any(
             v is not None
             for v in (self.stop_loss, self.take_profit, self.trailing_stop, self.max_hold_bars)

@@ -213,6 +213,54 @@ def test_the_exit_wins_over_a_plugin_sell_of_the_same_asset(always_sells):
     assert [p.rationale for p in proposals] == ["plugin sell"]
 
 
+@pytest.fixture
+def always_buys():
+    """A plugin that buys 1,000 of BTC every tick, held or not (a DCA with interval 1)."""
+
+    @base.register
+    class AlwaysBuys(base.Strategy):
+        name = "test_always_buys"
+        config_model = base.StrategyConfig
+
+        def required_indicators(self):
+            return []
+
+        def signals(self, snapshot, sentiment, portfolio):
+            return [base.Signal("BTC", Side.BUY, 0.5, "buy again", 1_000.0)]
+
+    yield AlwaysBuys.name
+    base._REGISTRY.pop(AlwaysBuys.name, None)
+
+
+def _buys_after_a_stop(plugin: str, **exits) -> list[tuple[int, list[str]]]:
+    """Each tick's proposals (their rationales) from the stop-out at tick 6 to tick 10."""
+    agent = StrategyAgent(StrategiesConfig(enabled=(plugin,), **{plugin: {"exits": exits}}),
+                          run_id="r")
+    treasury = _treasury_holding()
+    agent.opened_by["d-buy"] = plugin
+    seen = []
+    for tick in range(6, 11):
+        snapshot = _snapshot(tick, _bar(90.0, tick=tick))
+        portfolio = treasury.mark(tick=tick, ts=snapshot.ts, prices={"BTC": 90.0})
+        proposals = agent.propose(snapshot, _sentiment(tick), portfolio,
+                                  positions=treasury.open_positions())
+        seen.append((tick, [p.rationale.split(":")[0] for p in proposals]))
+        if tick == 6:  # the stop's sale fills: flat from here on
+            treasury.apply([Fill(order_id="o-exit", decision_id=proposals[0].decision_id,
+                                 tick=7, ts=snapshot.ts, asset="BTC", side=Side.SELL,
+                                 quantity=2.0, price=90.0, fee_usd=0.0, slippage_bps=0.0)])
+    return seen
+
+
+def test_an_exits_bar_buys_none_of_the_asset_and_a_cooldown_holds_buys_back(always_buys):
+    # regression: the stop and a buy filled together, and the new lot kept the old entry price
+    assert _buys_after_a_stop(always_buys, stop_loss=0.05) == [
+        (6, ["stop-loss"]), (7, ["buy again"]), (8, ["buy again"]), (9, ["buy again"]),
+        (10, ["buy again"])]
+    assert _buys_after_a_stop(always_buys, stop_loss=0.05, cooldown_bars=2) == [
+        (6, ["stop-loss"]), (7, []), (8, []), (9, ["buy again"]), (10, ["buy again"])]
+
+
 def test_a_position_gets_the_exits_of_the_strategy_whose_buy_opened_it(always_sells):
     config = StrategiesConfig(enabled=("sma_cross", always_sells),
                               sma_cross={"exits": {"stop_loss": 0.5}},

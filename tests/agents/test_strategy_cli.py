@@ -31,8 +31,9 @@ def test_list_shows_every_strategy_with_each_parameter_default_and_description()
         fields = parameters(plugin)  # the plugin's own, then the shared `exits`, key by key
         assert [line.split()[0] for line in lines] == list(fields)
         assert {name.split(".")[0] for name in fields} == set(plugin.config_model.model_fields)
-        assert list(fields)[-4:] == ["exits.stop_loss", "exits.take_profit",
-                                     "exits.trailing_stop", "exits.max_hold_bars"]
+        assert list(fields)[-5:] == ["exits.stop_loss", "exits.take_profit",
+                                     "exits.trailing_stop", "exits.max_hold_bars",
+                                     "exits.cooldown_bars"]
         for line, field in zip(lines, fields.values(), strict=True):
             assert f"= {toml_value(field.default)} " in line
             assert line.endswith(field.description)
