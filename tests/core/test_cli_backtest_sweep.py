@@ -51,8 +51,9 @@ def test_a_sweep_axis_includes_its_stop_and_keeps_integers_integers():
         ("fast=5:20:-5", "step is -5, it must be above 0"),
         ("fast=20:5:5", "stop 5 is below start 20"),
         ("fast=a:b:1", "start, stop and step must be numbers"),
-        ("fsat=5:20:5", ("unknown parameter 'fsat'; known: fast, slow, exits.max_hold_bars, "
-                         "exits.stop_loss, exits.take_profit, exits.trailing_stop")),
+        ("fsat=5:20:5", ("unknown parameter 'fsat'; known: fast, slow, exits.cooldown_bars, "
+                         "exits.max_hold_bars, exits.stop_loss, exits.take_profit, "
+                         "exits.trailing_stop")),
     ],
 )
 def test_a_bad_sweep_spec_is_refused_naming_it(spec, problem):
