@@ -121,10 +121,11 @@ class StrategyAgent:
                         f"{'is' if len(missing) == 1 else 'are'} not in the market data "
                         f"(it has {', '.join(assets)})")
 
-    def warnings(self, *, cash_usd: float) -> list[tuple[str, str]]:
-        """(strategy, warning) for each strategy's config warning in a run from ``cash_usd``."""
+    def warnings(self, *, cash_usd: float, entry_cap_usd: float) -> list[tuple[str, str]]:
+        """(strategy, warning) for each strategy's config warning in a run from ``cash_usd``
+        whose entries the risk agent caps at ``entry_cap_usd``."""
         return [(strategy.name, warning) for strategy in self.strategies
-                for warning in strategy.warnings(cash_usd=cash_usd)]
+                for warning in strategy.warnings(cash_usd=cash_usd, entry_cap_usd=entry_cap_usd)]
 
     def propose(
         self,

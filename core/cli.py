@@ -129,7 +129,8 @@ def run(
     from agents.strategy import StrategyAgent
 
     for name, warning in StrategyAgent(settings.strategies, run_id="check").warnings(
-            cash_usd=settings.run.cash_usd):
+            cash_usd=settings.run.cash_usd,
+            entry_cap_usd=settings.risk.fraction * settings.run.cash_usd):
         typer.echo(f"warning: {name}: {warning}", err=True)
     _run_session(settings, data=data, db_url=db or default_db_url(), runtime="ray",
                  gate="queue", ticks=total, interval=interval, address=address, json_out=None,

@@ -192,7 +192,8 @@ def _warn(settings: Settings, market: MarketData, *, who: str = "") -> None:
                    f"shorter than the data ({market.n_bars} bars): that indicator never warms "
                    "up, so no signal that reads it can come", err=True)
     for name, warning in StrategyAgent(settings.strategies, run_id="check").warnings(
-            cash_usd=settings.run.cash_usd):
+            cash_usd=settings.run.cash_usd,
+            entry_cap_usd=settings.risk.fraction * settings.run.cash_usd):
         typer.echo(f"warning: {who or f'{name}: '}{warning}", err=True)
 
 

@@ -138,10 +138,17 @@ class Strategy(ABC):
         (``{"tactical_assets": ("BTC", "ETH")}``); checked before a run starts."""
         return {}
 
-    def warnings(self, *, cash_usd: float) -> list[str]:
-        """What in its config keeps it from ever acting in a run starting with ``cash_usd``
-        (a buy bigger than all the cash); said before a backtest starts."""
+    def warnings(self, *, cash_usd: float, entry_cap_usd: float) -> list[str]:
+        """What in its config a run starting with ``cash_usd`` cannot follow: a buy bigger than
+        all the cash, or than ``entry_cap_usd`` (what the risk agent lets one entry use at the
+        start: [risk] fraction of the equity). Said before a run starts."""
         return []
+
+
+def entry_cut(key: str, size_usd: float, entry_cap_usd: float) -> str:
+    """The warning for a fixed buy size the risk agent will cut."""
+    return (f"{key} ({size_usd:,.2f}) is more than one entry may use at the start "
+            f"({entry_cap_usd:,.2f}, [risk] fraction of the equity): each buy is cut to that")
 
 
 def indicator_values(values: IndicatorValues, keys: Sequence[str]) -> list[float] | None:

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from agents.indicator_spec import IndicatorSpec
-from agents.strategies.base import Signal, Strategy, StrategyConfig, register
+from agents.strategies.base import Signal, Strategy, StrategyConfig, entry_cut, register
 from core.models import MarketSnapshot, PortfolioState, Position, SentimentReading, Side
 
 SCHEDULED_CONFIDENCE = 0.6
@@ -62,10 +62,13 @@ class Dca(Strategy):
         bars = next(iter(indicators.values())).shape[1]
         return np.arange(bars) % self.config.interval_bars == 0
 
-    def warnings(self, *, cash_usd: float) -> list[str]:
-        if self.config.amount_usd > cash_usd:
-            return [(f"amount_usd ({self.config.amount_usd:,.2f}) is more than the starting cash "
+    def warnings(self, *, cash_usd: float, entry_cap_usd: float) -> list[str]:
+        amount = self.config.amount_usd
+        if amount > cash_usd:
+            return [(f"amount_usd ({amount:,.2f}) is more than the starting cash "
                      f"({cash_usd:,.2f}): a buy needs the whole amount in cash, so it never buys")]
+        if amount > entry_cap_usd:
+            return [entry_cut("amount_usd", amount, entry_cap_usd)]
         return []
 
     def signals(

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from agents.indicator_spec import IndicatorSpec
-from agents.strategies.base import Signal, Strategy, StrategyConfig, register
+from agents.strategies.base import Signal, Strategy, StrategyConfig, entry_cut, register
 from core.models import Bar, MarketSnapshot, PortfolioState, SentimentReading, Side
 
 GRID_CONFIDENCE = 0.6
@@ -72,6 +72,14 @@ class Grid(Strategy):
 
     def required_indicators(self) -> list[IndicatorSpec]:
         return [PREVIOUS_CLOSE]
+
+    def warnings(self, *, cash_usd: float, entry_cap_usd: float) -> list[str]:
+        size = self.config.size_usd
+        if size > entry_cap_usd:
+            return [entry_cut("size_usd", size, entry_cap_usd)
+                    + ", so a line crossed upward (selling size_usd) sells more than one crossed "
+                    "downward bought"]
+        return []
 
     def signals(
         self,

@@ -176,8 +176,9 @@ def test_a_config_no_starting_cash_can_follow_is_warned_about_in_runs_and_compar
         "warning: dca: amount_usd (150,000.00) is more than the starting cash (100,000.00): "
         "a buy needs the whole amount in cash, so it never buys")
     assert "decisions by outcome  none" in single.stdout  # as warned
-    compared = backtest("--bars", "100", "--workers", "1",
-                        "--compare", "dca,dca:amount_usd=150000,sma_cross:slow=120")
+    compared = backtest("--bars", "100", "--workers", "1", "--compare",
+                        "dca,dca:amount_usd=150000,sma_cross:slow=120,dca:amount_usd=20000,"
+                        "grid:size_usd=10000.5,dca:amount_usd=10000")
     assert compared.exit_code == 0, compared.output
     warnings = [line for line in compared.stderr.splitlines() if line.startswith("warning")]
     assert warnings == [
@@ -186,4 +187,10 @@ def test_a_config_no_starting_cash_can_follow_is_warned_about_in_runs_and_compar
         ("warning: sma_cross:slow=120: the longest indicator look-back (120 bars) is not shorter "
          "than the data (100 bars): that indicator never warms up, so no signal that reads it "
          "can come"),
+        ("warning: dca:amount_usd=20000: amount_usd (20,000.00) is more than one entry may use "
+         "at the start (10,000.00, [risk] fraction of the equity): each buy is cut to that"),
+        ("warning: grid:size_usd=10000.5: size_usd (10,000.50) is more than one entry may use "
+         "at the start (10,000.00, [risk] fraction of the equity): each buy is cut to that, so "
+         "a line crossed upward (selling size_usd) sells more than one crossed downward bought"),
     ]
+    assert "dca:amount_usd=10000" in compared.stdout  # ran, at the cap: no warning
