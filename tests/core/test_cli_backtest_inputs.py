@@ -193,4 +193,4 @@ def test_a_config_no_starting_cash_can_follow_is_warned_about_in_runs_and_compar
          "at the start (10,000.00, [risk] fraction of the equity): each buy is cut to that, so "
          "a line crossed upward (selling size_usd) sells more than one crossed downward bought"),
     ]
-    assert "dca:amount_usd=10000" in compared.stdout  # ran, at the cap: no warning
+    assert "dca (amount_usd=10000.0) " in compared.stdout  # ran, at the cap: no warning
