@@ -124,8 +124,11 @@ class StrategyAgent:
     def warnings(self, *, cash_usd: float, entry_cap_usd: float) -> list[tuple[str, str]]:
         """(strategy, warning) for each strategy's config warning in a run from ``cash_usd``
         whose entries the risk agent caps at ``entry_cap_usd``."""
-        return [(strategy.name, warning) for strategy in self.strategies
-                for warning in strategy.warnings(cash_usd=cash_usd, entry_cap_usd=entry_cap_usd)]
+        found = [(strategy.name, warning) for strategy in self.strategies
+                 for warning in strategy.warnings(cash_usd=cash_usd, entry_cap_usd=entry_cap_usd)]
+        if len(self.strategies) > 1:
+            found.append((", ".join(s.name for s in self.strategies), SHARED_POSITIONS))
+        return found
 
     def propose(
         self,
@@ -224,6 +227,11 @@ class StrategyAgent:
             health["unattributed_positions"] = self.unattributed
         return health
 
+
+SHARED_POSITIONS = (
+    "these strategies share one position per asset: a sale by one sells what another bought, "
+    "and a position's exits are those of the strategy whose buy opened it")
+"""Said before a run with several strategies: the treasury keeps no position per strategy."""
 
 MAX_REMEMBERED_BUYS = 10_000
 """How many buy decisions the agent remembers to attribute positions to their strategy."""

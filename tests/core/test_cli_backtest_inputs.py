@@ -194,3 +194,17 @@ def test_a_config_no_starting_cash_can_follow_is_warned_about_in_runs_and_compar
          "a line crossed upward (selling size_usd) sells more than one crossed downward bought"),
     ]
     assert "dca (amount_usd=10000.0) " in compared.stdout  # ran, at the cap: no warning
+
+
+def test_strategies_run_together_are_told_they_share_positions(tmp_path):
+    config = tmp_path / "two.toml"
+    config.write_text('[strategies]\nenabled = ["sma_cross", "dca"]\n', encoding="utf-8")
+    result = backtest("--bars", "100", "--config", str(config),
+                      "--db", f"sqlite:///{tmp_path / 't.db'}")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == (
+        "warning: sma_cross, dca: these strategies share one position per asset: a sale by one "
+        "sells what another bought, and a position's exits are those of the strategy whose buy "
+        "opened it")
+    alone = backtest("--bars", "100", "--strategy", "dca", "--db", f"sqlite:///{tmp_path / 'o.db'}")
+    assert "warning" not in alone.stderr
