@@ -180,9 +180,10 @@ def _compare(settings: Settings, market: MarketData, *, configs: dict[str, Any],
 
 
 def _warn(settings: Settings, market: MarketData, *, who: str = "") -> None:
-    """Say before a run what keeps its strategies from ever acting: a look-back as long as the
-    data, a config no starting cash can follow (a DCA buy above the cash). ``who``: the
-    --compare entry the run is (else a warning names its strategy)."""
+    """Say before a run what its strategies' configs cannot do there: a look-back as long as the
+    data, a fixed buy above the starting cash or above what one entry may use, several
+    strategies sharing positions. ``who``: the --compare entry the run is (else a warning names
+    its strategy)."""
     from agents.strategy import StrategyAgent
     from core.backtest_walkforward import warm_up
 
