@@ -114,3 +114,21 @@ def test_all_in_sma_cross_matches_backtesting_py_trade_for_trade(
     assert report["final_equity"] == pytest.approx(marked["Equity Final [$]"], rel=1e-3)
     if closed == len(theirs):  # flat at the end: nothing for the two conventions to differ on
         assert report["final_equity"] == pytest.approx(finalized["Equity Final [$]"], rel=1e-3)
+
+    # The summary's figures, as backtesting.py's stats give them: the return and the drawdown
+    # of the equity marked at each close, on every file.
+    assert report["return_pct"] == pytest.approx(marked["Return [%]"], rel=1e-6)
+    assert report["max_drawdown_pct"] == pytest.approx(-marked["Max. Drawdown [%]"], rel=1e-6)
+    if closed == len(theirs):  # the per-trade figures, where the last trade closes the same way
+        stats, pnl = finalized, finalized["_trades"].PnL
+        assert report["number_of_trades"] == stats["# Trades"]
+        assert report["win_rate_pct"] == pytest.approx(stats["Win Rate [%]"], rel=1e-9)
+        assert report["cagr_pct"] == pytest.approx(stats["CAGR [%]"], abs=0.01)  # year lengths
+        # backtesting.py's profit factor divides the trades' percentage returns, Quorum's (the
+        # usual definition) their profits and losses: the latter, from its trades.
+        assert report["profit_factor"] == pytest.approx(
+            pnl[pnl > 0].sum() / -pnl[pnl < 0].sum(), rel=1e-9)
+        # backtesting.py counts each trade's exit bar as exposed (it sells at that bar's open);
+        # Quorum counts the bars that close holding a position.
+        assert report["exposure_pct"] + 100 * len(theirs) / len(candles) == pytest.approx(
+            stats["Exposure Time [%]"], rel=1e-9)
