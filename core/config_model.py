@@ -1,8 +1,8 @@
 """The base of every table a person writes: frozen, unknown keys are errors, true is no number.
 
 pydantic's lax mode reads ``true`` as 1 wherever a number belongs, so ``slow = true`` would
-run a one-bar average and ``alice = true`` under ``[approvals.telegram]`` would trust Telegram
-user 1. A field that takes numbers and never true/false refuses a boolean anywhere in its value.
+run a one-bar average and ``[risk] fraction = true`` would let every entry use all the equity.
+A field that takes numbers and never true/false refuses a boolean anywhere in its value.
 """
 
 from __future__ import annotations
