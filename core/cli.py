@@ -126,12 +126,9 @@ def run(
     total = min(ticks or data.n_bars, data.n_bars)
     if fork_url and mode != "fork":
         _fail(f"--fork-url is for --mode fork, not --mode {mode}")
-    from agents.strategy import StrategyAgent
+    from core.cli_backtest import warn_strategies
 
-    for name, warning in StrategyAgent(settings.strategies, run_id="check").warnings(
-            cash_usd=settings.run.cash_usd,
-            entry_cap_usd=settings.risk.fraction * settings.run.cash_usd):
-        typer.echo(f"warning: {name}: {warning}", err=True)
+    warn_strategies(settings)
     _run_session(settings, data=data, db_url=db or default_db_url(), runtime="ray",
                  gate="queue", ticks=total, interval=interval, address=address, json_out=None,
                  chain_password=password, fork_url=SecretStr(fork_url) if fork_url else None,

@@ -184,7 +184,6 @@ def _warn(settings: Settings, market: MarketData, *, who: str = "") -> None:
     data, a fixed buy above the starting cash or above what one entry may use, several
     strategies sharing positions. ``who``: the --compare entry the run is (else a warning names
     its strategy)."""
-    from agents.strategy import StrategyAgent
     from core.backtest_walkforward import warm_up
 
     longest = warm_up(settings)
@@ -192,6 +191,14 @@ def _warn(settings: Settings, market: MarketData, *, who: str = "") -> None:
         typer.echo(f"warning: {who}the longest indicator look-back ({longest} bars) is not "
                    f"shorter than the data ({market.n_bars} bars): that indicator never warms "
                    "up, so no signal that reads it can come", err=True)
+    warn_strategies(settings, who=who)
+
+
+def warn_strategies(settings: Settings, *, who: str = "") -> None:
+    """Each strategy config warning for a run from the configured cash (StrategyAgent.warnings),
+    one line each, named by ``who`` or else by the strategy; `quorum run` says them too."""
+    from agents.strategy import StrategyAgent
+
     for name, warning in StrategyAgent(settings.strategies, run_id="check").warnings(
             cash_usd=settings.run.cash_usd,
             entry_cap_usd=settings.risk.fraction * settings.run.cash_usd):
