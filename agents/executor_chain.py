@@ -20,13 +20,13 @@ The key is unlocked here, in the executor's own process, and never leaves it.
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import SecretStr
 from web3.logs import DISCARD
 
 from agents.executor import IntentBook
+from agents.executor_chain_config import ChainExecutorConfig
 from agents.executor_recovery import TRADE_STEPS, signed_steps, unbooked_orders
 from core.chain.adapters.aave_v3 import WITHDRAW_ALL, AaveV3Pool
 from core.chain.adapters.erc20 import Erc20
@@ -52,50 +52,10 @@ from core.models import Bar, Fill, Order, PortfolioState, Side
 from state.db import make_engine
 from state.orders import OrderStore
 
-MAX_DEADLINE_S = 120
 LP_FEE = 1 - FEE_NUMERATOR / FEE_DENOMINATOR
 """The AMM's 0.3 % fee, booked as the fill's fee (the rest of the input buys the output)."""
 
 log = get_logger(__name__)
-
-
-class LendingReserve(BaseModel):
-    """Where a receipt asset's deposits go: an Aave V3 Pool and the token lent to it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    pool: str = Field(description="Aave V3 Pool (or the devnet's) address")
-    asset: str = Field(description="The token lent (USDC)")
-
-
-class ChainExecutorConfig(BaseModel):
-    """Where the executor trades and under which limits; built by ``core.chain.venue``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    mode: Literal["devnet", "fork", "live"]
-    rpc_url: SecretStr = Field(description="The node the executor talks to (may hold an API key)")
-    router: str = Field(description="Uniswap V2 Router02 (or the devnet's) address")
-    quote_token: str = Field(description="The cash token's address (USDC)")
-    tokens: dict[str, str] = Field(description="Feed asset (ETH, BTC) -> its token's address")
-    key_name: str
-    keys_dir: Path | None = None
-    max_slippage_bps: float = Field(gt=0, lt=10_000)
-    deadline_s: int = Field(default=MAX_DEADLINE_S, ge=1, le=MAX_DEADLINE_S)
-    gas_cap_wei: int = Field(gt=0)
-    receipt_timeout_s: float = Field(default=30.0, gt=0)
-    lending: dict[str, LendingReserve] = Field(
-        default_factory=dict, description="Receipt asset (AUSDC) -> where its deposits go"
-    )
-    tolerance_units: int = Field(
-        default=2, ge=0, description="Base units a balance may differ by (float bookkeeping)"
-    )
-    opening_block: int | None = Field(
-        default=None, ge=0,
-        description="Live: the block before the run read the wallet it starts from; an earlier "
-        "run's order whose trade mined by then is already in those balances, so a restarted "
-        "executor records its fill without reporting it again",
-    )
 
 
 class ChainExecutor(IntentBook):

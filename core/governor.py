@@ -1,4 +1,4 @@
-"""The governor: runs the tick in DESIGN.md's order and owns the kill switch.
+"""The governor: runs the tick in DESIGN.md's order and owns the kill switch (core/governor_switch.py).
 
 observe → settle fills → apply → sentiment → propose → assess → policy → review → human gate →
 execute, with every stage of every decision appended to the decision log, and the log flushed at
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.gate import final_tier
+from core.governor_switch import KillSwitchControl
 from core.human_gate import HumanGate
 from core.log_payloads import portfolio_summary, request_summary, snapshot_summary
 from core.logging import get_logger
@@ -44,7 +45,7 @@ from core.wiring import Runtime, Venue
 from policies.base import PolicyContext
 from policies.engine import PolicyEngine, unexecutable
 from state.decision_log import DecisionLog
-from state.kill_switch import KillSwitchBoard, SwitchCommand
+from state.kill_switch import KillSwitchBoard
 
 log = get_logger("quorum.governor")
 
@@ -60,7 +61,7 @@ APPROVAL_STAGE = {
 }
 
 
-class Governor:
+class Governor(KillSwitchControl):
     def __init__(
         self,
         *,
@@ -393,34 +394,3 @@ class Governor:
         self.state.stages[name] += 1
         if outcome is not None:
             self.state.outcomes[decision_id] = outcome
-
-    def _reconcile(self, portfolio: PortfolioState) -> None:
-        """Treasury against the chain; a mismatch is an alert and engages the kill switch."""
-        mismatches = self.rt.call("executor", "reconcile", portfolio)
-        if not mismatches:
-            return
-        reason = "treasury differs from the chain: " + "; ".join(mismatches)
-        log.error("treasury.reconcile_mismatch", tick=portfolio.tick, mismatches=mismatches)
-        self._record(f"reconcile-{portfolio.tick}", Stage.TREASURY_MISMATCH, {"mismatches": mismatches},
-                     outcome="mismatch")
-        if not self.kill_switch_engaged:
-            if self.switch_board is not None:  # every channel sees it, and it outlives the run
-                self._switch_seen = self.switch_board.engage(by="reconciler", reason=reason).command_id
-            self.engage_kill_switch(by="reconciler", reason=reason)
-
-    def engage_kill_switch(self, *, by: str, reason: str) -> None:
-        self.kill_switch_engaged = True
-        self.log.append("kill-switch", "KillSwitchEngaged", {"by": by, "reason": reason})
-        self.log.flush()
-
-    def resume(self, *, by: str) -> None:
-        self.kill_switch_engaged = False
-        self.log.append("kill-switch", "KillSwitchResumed", {"by": by})
-        self.log.flush()
-
-    def _apply_switch(self, command: SwitchCommand) -> None:
-        self._switch_seen = command.command_id
-        if command.engaged and not self.kill_switch_engaged:
-            self.engage_kill_switch(by=command.by, reason=command.reason)
-        elif not command.engaged and self.kill_switch_engaged:
-            self.resume(by=command.by)

@@ -29,7 +29,7 @@ from typing import Self, TypeVar
 from pydantic import SecretStr
 from web3 import Web3
 
-from agents.executor_chain import ChainExecutorConfig, LendingReserve
+from agents.executor_chain_config import ChainExecutorConfig, LendingReserve
 from core.chain.adapters.aave_v3 import AaveV3Pool
 from core.chain.adapters.erc20 import Erc20
 from core.chain.anvil import http_web3

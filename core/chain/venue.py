@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
-from agents.executor_chain import ChainExecutorConfig, LendingReserve
+from agents.executor_chain_config import ChainExecutorConfig, LendingReserve
 from core.chain import mainnet
 from core.chain.adapters.aave_v3 import AaveV3Pool
 from core.chain.adapters.erc20 import Erc20

@@ -13,7 +13,8 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 
-from agents.executor_chain import ChainExecutor, ChainExecutorConfig
+from agents.executor_chain import ChainExecutor
+from agents.executor_chain_config import ChainExecutorConfig
 from agents.treasury import TreasuryAgent
 from core.chain.adapters.erc20 import Erc20
 from core.chain.deploy import QUOTE_TOKEN
@@ -170,7 +171,7 @@ def test_a_wrong_password_is_a_clear_error_without_the_password(chain, keys_dir,
 
 def test_a_deposit_earns_the_pools_interest_and_a_withdrawal_brings_it_back(chain, keys_dir,
                                                                           tmp_path, treasury):
-    from agents.executor_chain import LendingReserve
+    from agents.executor_chain_config import LendingReserve
     from core.chain.adapters.aave_v3 import AaveV3Pool
     from core.chain.anvil import increase_time
 
@@ -187,7 +188,7 @@ def test_a_deposit_earns_the_pools_interest_and_a_withdrawal_brings_it_back(chai
     assert lent.quantity * lent.price == pytest.approx(50_000, rel=1e-12)
     assert executor.reconcile(books.apply([lent])) == []
 
-    increase_time(chain.w3, int(365 * 86_400))  # a year at the devnet's 5% USDC rate
+    increase_time(chain.w3, 365 * 86_400)  # a year at the devnet's 5% USDC rate
     prices = executor.receipt_prices()
     assert prices["AUSDC"] == pytest.approx(1.05, rel=1e-3)
     marked = books.mark(tick=2, ts=START, prices={"ETH": PRICES["ETH"], **prices})

@@ -10,7 +10,8 @@ import pytest
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from agents.executor_chain import ChainExecutor, LendingReserve
+from agents.executor_chain import ChainExecutor
+from agents.executor_chain_config import LendingReserve
 from agents.treasury import TreasuryAgent
 from core.chain import mainnet
 from core.chain.adapters.aave_v3 import AaveV3Pool
