@@ -121,11 +121,20 @@ class StrategyAgent:
                         f"{'is' if len(missing) == 1 else 'are'} not in the market data "
                         f"(it has {', '.join(assets)})")
 
-    def warnings(self, *, cash_usd: float, entry_cap_usd: float) -> list[tuple[str, str]]:
+    def warnings(self, *, cash_usd: float, entry_cap_usd: float,
+                 volatile_cap: float | None = None) -> list[tuple[str, str]]:
         """(strategy, warning) for each strategy's config warning in a run from ``cash_usd``
-        whose entries the risk agent caps at ``entry_cap_usd``."""
+        whose entries the risk agent caps at ``entry_cap_usd``, under a policy that keeps
+        volatile assets within ``volatile_cap`` of equity (None: no such rule)."""
         found = [(strategy.name, warning) for strategy in self.strategies
                  for warning in strategy.warnings(cash_usd=cash_usd, entry_cap_usd=entry_cap_usd)]
+        for strategy in self.strategies:
+            aimed = strategy.volatile_share()
+            if volatile_cap is not None and aimed is not None and aimed[0] > volatile_cap + 1e-9:
+                found.append((strategy.name, (
+                    f"it aims for up to {aimed[0]:.0%} of equity in volatile assets "
+                    f"({aimed[1]}), above the policy's max_volatile_share ({volatile_cap:.0%}): "
+                    "past that, the policy denies its buys on every bar it asks")))
         if len(self.strategies) > 1:
             found.append((", ".join(s.name for s in self.strategies), SHARED_POSITIONS))
         return found

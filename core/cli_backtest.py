@@ -198,10 +198,14 @@ def warn_strategies(settings: Settings, *, who: str = "") -> None:
     """Each strategy config warning for a run from the configured cash (StrategyAgent.warnings),
     one line each, named by ``who`` or else by the strategy; `quorum run` says them too."""
     from agents.strategy import StrategyAgent
+    from policies.engine import PolicyEngine
 
+    caps = [rule.config.max_share for rule in PolicyEngine.load(settings.policy_file).rules
+            if rule.id == "max_volatile_share"]
     for name, warning in StrategyAgent(settings.strategies, run_id="check").warnings(
             cash_usd=settings.run.cash_usd,
-            entry_cap_usd=settings.risk.fraction * settings.run.cash_usd):
+            entry_cap_usd=settings.risk.fraction * settings.run.cash_usd,
+            volatile_cap=min(caps, default=None)):
         typer.echo(f"warning: {who or f'{name}: '}{warning}", err=True)
 
 

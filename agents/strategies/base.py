@@ -138,6 +138,13 @@ class Strategy(ABC):
         (``{"tactical_assets": ("BTC", "ETH")}``); checked before a run starts."""
         return {}
 
+    def volatile_share(self) -> tuple[float, str] | None:
+        """The largest share of equity its config ever aims to hold in volatile assets together,
+        and the config keys that set it, when the config bounds it (a strategy that re-aims at
+        its target every bar). A run warns when the policy's max_volatile_share is lower: every
+        bar it asks for more, the policy denies it."""
+        return None
+
     def warnings(self, *, cash_usd: float, entry_cap_usd: float) -> list[str]:
         """What in its config a run starting with ``cash_usd`` cannot follow: a buy bigger than
         all the cash, or than ``entry_cap_usd`` (what the risk agent lets one entry use at the

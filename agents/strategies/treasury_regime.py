@@ -176,6 +176,11 @@ class TreasuryRegime(Strategy):
             return f"{self.mode.value} mode" + (f", {phase.why}" if phase else "")
         return f"{self.mode.value} mode ({phase.mode.value} seen, not confirmed: {phase.why})"
 
+    def volatile_share(self) -> tuple[float, str]:
+        config = self.config
+        most = max(config.exposure(mode) for mode in Mode)
+        return (1 - config.base_share) * most, "base_share and the modes' exposures"
+
     def named_assets(self) -> dict[str, tuple[str, ...]]:
         return {"tactical_assets": self.config.tactical_assets}
 

@@ -1,8 +1,9 @@
 """Volatility-targeted trend: long while the fast EMA is above the slow one, with a position sized
 so its volatility is ``target_volatility`` a year: weight = min(1, target / realised volatility).
 
-Each asset has an equal sleeve of equity; the position is the sleeve times the weight, so twice the
-volatility means half the position. It trades only when the position is more than
+Each asset has an equal sleeve of ``max_exposure`` × equity (40% by default, the shipped policy's
+``max_volatile_share``, so the strategy does not ask every bar for what the policy denies); the
+position is the sleeve times the weight, so twice the volatility means half the position. It trades only when the position is more than
 ``min_rebalance`` of equity away from its target, and sells everything when the trend turns.
 """
 
@@ -40,6 +41,11 @@ class VolTargetConfig(StrategyConfig):
         description="Bars in a year, to annualise the per-bar volatility (8760 hourly, 105120 "
         "five-minute, 365 daily)",
     )
+    max_exposure: float = Field(
+        default=0.4, gt=0, le=1, allow_inf_nan=False,
+        description="Share of equity all the sleeves together may hold, split equally between "
+        "the assets (0.4: the shipped policy's max_volatile_share)",
+    )
     min_rebalance: float = Field(
         default=0.02, ge=0, lt=1, allow_inf_nan=False,
         description="Trade only when a position is this share of equity away from its target",
@@ -74,6 +80,9 @@ class VolTarget(Strategy):
             IndicatorSpec(name="volatility", period=self.config.volatility_period),
         ]
 
+    def volatile_share(self) -> tuple[float, str]:
+        return self.config.max_exposure, "max_exposure"
+
     def signals(
         self,
         snapshot: MarketSnapshot,
@@ -84,7 +93,7 @@ class VolTarget(Strategy):
         equity = portfolio.equity_usd  # summed over every position: once a bar, not per asset
         if equity <= 0:
             return []
-        sleeve = equity / max(1, len(snapshot.bars))
+        sleeve = equity * self.config.max_exposure / max(1, len(snapshot.bars))
         cash = portfolio.cash_usd
         signals = []
         for asset, bar in snapshot.bars.items():

@@ -52,6 +52,22 @@ def test_each_strategy_runs_a_backtest_and_its_orders_fill(strategy, db_url):
     assert verify(make_engine(db_url)).ok
 
 
+def test_vol_target_by_default_stays_within_the_shipped_policys_volatile_share(db_url, tmp_path):
+    """Sized to all the equity, vol_target asked every bar for what max_volatile_share (40%)
+    denies; its default max_exposure keeps it within that."""
+    denied = {}
+    for exposure, url in ((None, db_url), (1.0, f"sqlite:///{tmp_path / 'all.db'}")):
+        params = {**SHORT_WARM_UP["vol_target"],
+                  **({} if exposure is None else {"max_exposure": exposure})}
+        session = _session("vol_target", params, url)
+        session.run(BARS)
+        summary = session.finish()
+        assert Counter(summary.stages)[Stage.ORDER_FILLED] >= 1
+        denied[exposure] = summary.denied_by_rule.get("max_volatile_share", 0)
+    assert denied[1.0] > 50, "the test needs the uncapped run to hit the rule to mean anything"
+    assert denied[None] == 0
+
+
 def test_paper_mode_lends_the_base_layer_as_receipts_never_as_a_trade(db_url):
     """The base layer's deposit fills as AUSDC at its accrued price (no fee, no slippage) and
     earns the paper lending rate; USDC itself is never bought or sold."""

@@ -29,6 +29,8 @@ HOURLY = math.sqrt(8760)
 
 
 def _signals(vol: float | None, *, trend=UP, prices=None, held=None, cash=100_000.0, **params):
+    """Signals with the sleeves taking all the equity unless ``max_exposure`` is given."""
+    params = {"max_exposure": 1.0, **params}
     prices = prices or {"BTC": 100.0}
     values = {FAST: trend[0], SLOW: trend[1], VOL: vol}
     snap = snapshot(prices=prices, now={asset: values for asset in prices})
@@ -64,6 +66,13 @@ def test_each_asset_gets_an_equal_sleeve():
     prices = {"BTC": 100.0, "ETH": 10.0}
     signals = _signals(0.0001, prices=prices)
     assert [(s.asset, s.notional_usd) for s in signals] == [("BTC", 50_000), ("ETH", 50_000)]
+
+
+def test_max_exposure_splits_its_share_of_equity_between_the_sleeves():
+    prices = {"BTC": 100.0, "ETH": 10.0}
+    signals = _signals(0.0001, prices=prices, max_exposure=0.3)
+    assert [(s.asset, s.notional_usd) for s in signals] == [("BTC", 15_000), ("ETH", 15_000)]
+    assert VolTargetConfig().max_exposure == 0.4  # the shipped policy's max_volatile_share
 
 
 def test_no_trade_while_the_position_is_within_min_rebalance_of_target():
@@ -110,7 +119,7 @@ def test_the_first_buy_uses_the_realised_volatility_of_the_series(compute):
     weight = 0.2 / (volatility * HOURLY)
     assert action["buy"] == "BTC"
     assert 0.05 < weight < 1, "the test needs a weight below the cap to mean anything"
-    assert notional == pytest.approx(10_000 * weight)
+    assert notional == pytest.approx(10_000 * 0.4 * weight)  # the default max_exposure
 
 
 def test_decisions_never_depend_on_later_bars(compute):

@@ -208,3 +208,32 @@ def test_strategies_run_together_are_told_they_share_positions(tmp_path):
         "opened it")
     alone = backtest("--bars", "100", "--strategy", "dca", "--db", f"sqlite:///{tmp_path / 'o.db'}")
     assert "warning" not in alone.stderr
+
+
+def test_a_strategy_aiming_past_the_policys_volatile_share_is_warned_about(tmp_path):
+    """vol_target re-aims at its target every bar; above max_volatile_share (40% in the shipped
+    policy) the policy denied a buy on most bars (1,354 denials in 2,000 bars before the cap)."""
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    wide = backtest("--bars", "300", "--strategy", "vol_target", "--param", "max_exposure=0.9",
+                    "--db", db)
+    assert wide.exit_code == 0, wide.output
+    assert wide.stderr.splitlines()[0] == (
+        "warning: vol_target: it aims for up to 90% of equity in volatile assets (max_exposure), "
+        "above the policy's max_volatile_share (40%): past that, the policy denies its buys on "
+        "every bar it asks")
+    tactical = backtest("--bars", "300", "--strategy", "treasury_regime",
+                        "--param", "base_share=0.2", "--db", db)
+    assert ("aims for up to 80% of equity in volatile assets (base_share and the modes' "
+            "exposures)") in tactical.stderr
+    policy = tmp_path / "policy.toml"
+    shipped = (Path(__file__).resolve().parents[2] / "policies" / "default.toml").read_text()
+    policy.write_text(shipped.replace("max_share = 0.4", "max_share = 0.95"), encoding="utf-8")
+    config = tmp_path / "q.toml"
+    config.write_text(f'policy_file = "{policy}"\n', encoding="utf-8")
+    allowed = backtest("--bars", "300", "--strategy", "vol_target", "--param", "max_exposure=0.9",
+                       "--config", str(config), "--db", db)
+    assert allowed.exit_code == 0, allowed.output
+    assert "warning" not in allowed.stderr
+    for defaults in ("vol_target", "treasury_regime"):
+        assert "warning" not in backtest("--bars", "300", "--strategy", defaults,
+                                         "--db", db).stderr
