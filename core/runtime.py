@@ -16,7 +16,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import ray
@@ -29,6 +30,40 @@ from core.wiring import AgentRef, AgentSpec
 log = structlog.get_logger(__name__)
 
 NAMESPACE = "quorum"
+PACKAGES = ("agents", "core", "policies", "state")
+"""Quorum's packages a Ray worker may import: actor classes, task functions, their arguments."""
+
+
+def job_runtime_env() -> dict[str, Any]:
+    """The runtime_env of a Ray job Quorum starts: each worker imports Quorum's packages from this
+    install before anything else. Ray puts the folder a driver starts in first on its workers'
+    path (its ``py_driver_sys_path``), so a ``core/`` there, an old checkout say, would otherwise
+    be what the workers import. The workers keep that folder as their own, so relative paths
+    mean what they mean to the driver."""
+    return {"worker_process_setup_hook": _importer(str(Path(__file__).resolve().parents[1]),
+                                                   PACKAGES)}
+
+
+def _importer(root: str, packages: tuple[str, ...]) -> Callable[[], None]:
+    """A function Ray runs first in each worker. A closure, so Ray pickles it by value: by
+    reference, the worker would import it from ``core`` on the very path it is there to fix.
+    On a machine without ``root`` (a remote cluster node) it does nothing."""
+
+    def import_quorum_first() -> None:
+        import importlib
+        import os
+        import sys
+
+        if not os.path.isdir(root):
+            return
+        sys.path.insert(0, root)
+        try:  # once imported, a package finds its modules under its own folder, not sys.path
+            for name in packages:
+                importlib.import_module(name)
+        finally:
+            sys.path.remove(root)
+
+    return import_quorum_first
 
 
 class LocalRuntime:
@@ -214,6 +249,7 @@ class RayRuntime:
                 include_dashboard=False,
                 log_to_driver=True,
                 configure_logging=False,
+                runtime_env=job_runtime_env(),
             )
         self.handles: dict[str, Any] = {}
         compiled: dict[str, bool] = {}
@@ -324,7 +360,8 @@ class RayTaskPool:
         self.started_here = not ray.is_initialized()
         if self.started_here:
             ray.init(num_cpus=None if os.environ.get("RAY_ADDRESS") else workers,
-                     include_dashboard=False, log_to_driver=False, configure_logging=False)
+                     include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     runtime_env=job_runtime_env())
         self._task = ray.remote(num_cpus=1)(function)
         self._shared = ray.put(shared)
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.shadow import shadowed_cli
+
 QUORUM = [sys.executable, "-m", "core.cli"]
 
 
@@ -60,13 +62,19 @@ HEADLESS_TEST = "test_run_headless_prints_its_summary_and_the_log_verifies"
 @pytest.fixture(scope="module")
 def headless_run(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, Path, str]]:
     """`quorum run --headless --ticks 120`, started now and left running; its output goes to
-    files (a pipe nobody reads would stall it). Killed, with its Ray, if a test did not wait."""
+    files (a pipe nobody reads would stall it). Killed, with its Ray, if a test did not wait.
+
+    It starts in a folder holding another `core/` (tests/shadow.py), with a relative `--db`:
+    Ray puts that folder first on its workers' path, and the actors must import Quorum's own
+    code all the same, and open the database the driver means."""
     folder = tmp_path_factory.mktemp("headless-run")
     db_url = f"sqlite:///{folder / 'quorum.db'}"
+    command, env = shadowed_cli(folder)
     with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
         proc = subprocess.Popen(
-            [*QUORUM, "run", "--headless", "--ticks", str(HEADLESS_TICKS), "--db", db_url],
-            stdout=out, stderr=err, start_new_session=True,
+            [*command, "run", "--headless", "--ticks", str(HEADLESS_TICKS),
+             "--db", "sqlite:///quorum.db"],
+            stdout=out, stderr=err, start_new_session=True, cwd=folder, env=env,
         )
     yield proc, folder, db_url
     if proc.poll() is None:

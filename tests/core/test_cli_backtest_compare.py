@@ -4,10 +4,7 @@ one table, one JSON."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -15,8 +12,8 @@ from typer.testing import CliRunner
 from core.cli import app
 from state.db import make_engine
 from state.decision_log import verify
+from tests.shadow import shadowed_cli
 
-REPO = Path(__file__).resolve().parents[2]
 BARS = "240"  # synthetic hourly bars: enough for both strategies to trade, quick to run
 
 
@@ -121,22 +118,15 @@ def test_bad_compare_options_are_one_line_naming_the_option(args, message):
     assert result.stderr.strip().startswith(message), result.stderr
 
 
-def test_worker_processes_run_quorums_code_from_any_folder(tmp_path):
-    """Regression: the fork server ran as `python -c` with the current directory first on its
-    path, so from a folder holding another `core/` every worker crashed (or ran that code)."""
-    shadow = tmp_path / "core"
-    shadow.mkdir()
-    for name in ("__init__.py", "session.py", "backtest_runs.py"):  # importable, and wrong
-        (shadow / name).write_text("", encoding="utf-8")
-    runner = tmp_path / "bin" / "quorum_cli.py"  # like the console script: its folder on the
-    runner.parent.mkdir()                         # path, the current directory not
-    runner.write_text(f"import sys\nsys.path.insert(1, {str(REPO)!r})\n"
-                      "from core.cli import main\nif __name__ == '__main__':\n    main()\n",
-                      encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSAFEPATH", "PYTHONPATH")}
+@pytest.mark.parametrize("backend", [(), ("--ray",)], ids=["processes", "ray"])
+def test_worker_processes_run_quorums_code_from_any_folder(tmp_path, backend):
+    """Regressions: the fork server ran as `python -c` with the current directory first on its
+    path, and Ray puts the driver's folder first on its workers' path, so from a folder holding
+    another `core/` every worker crashed (or ran that code)."""
+    command, env = shadowed_cli(tmp_path)
     result = subprocess.run(
-        [sys.executable, str(runner), "backtest", "--bars", BARS,
-         "--compare", "sma_cross,momentum", "--workers", "2"],
+        [*command, "backtest", "--bars", BARS,
+         "--compare", "sma_cross,momentum", "--workers", "2", *backend],
         check=False, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
     )
     assert result.returncode == 0, result.stderr[-4000:]
