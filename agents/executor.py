@@ -132,7 +132,7 @@ class PaperExecutor(IntentBook):
                     else order.quantity or order.notional_usd / price)
         fill = Fill(order_id=order.order_id, decision_id=order.decision_id, tick=tick, ts=ts,
                     asset=order.asset, side=order.side, quantity=quantity, price=price,
-                    fee_usd=0.0, slippage_bps=0.0)
+                    fee_usd=0.0, slippage_bps=0.0, strategy=order.strategy)
         if self.store is not None:
             self.store.mark_filled(order.order_id, fill)
         self.filled += 1
@@ -160,6 +160,7 @@ class PaperExecutor(IntentBook):
             price=price,
             fee_usd=quantity * price * fee_rate,
             slippage_bps=slip_bps,
+            strategy=order.strategy,
         )
         if self.store is not None:
             self.store.mark_filled(order.order_id, fill)

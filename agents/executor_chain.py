@@ -297,7 +297,7 @@ class ChainExecutor(IntentBook):
         bar_time = next(iter(bars.values())).ts if bars else order.created_at
         fill = Fill(order_id=order.order_id, decision_id=order.decision_id, tick=tick,
                     ts=bar_time, asset=order.asset, side=order.side, quantity=quantity,
-                    price=price, fee_usd=0.0, slippage_bps=0.0)
+                    price=price, fee_usd=0.0, slippage_bps=0.0, strategy=order.strategy)
         log.info("executor.chain.lent", decision_id=order.decision_id, side=order.side.value,
                  units=cash, tx=receipt["transactionHash"].to_0x_hex())
         self.store.mark_filled(order.order_id, fill)
@@ -354,7 +354,7 @@ class ChainExecutor(IntentBook):
         return Fill(
             order_id=order.order_id, decision_id=order.decision_id, tick=tick, ts=bar.ts,
             asset=order.asset, side=order.side, quantity=quantity, price=price, fee_usd=fee,
-            slippage_bps=max(0.0, moved * 1e4),
+            slippage_bps=max(0.0, moved * 1e4), strategy=order.strategy,
         )
 
 

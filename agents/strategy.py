@@ -3,15 +3,21 @@
 A plugin's exception never takes the tick down: it becomes a StrategyError naming the plugin.
 Plugins get copies of nothing mutable: every input is a frozen model.
 
+Each strategy has its own book: the treasury keeps each asset's holding in lots, one per
+strategy whose buys filled it. With one strategy enabled it sees the whole portfolio; with
+several, each sees the cash and only its own lots as its positions (so its equity is the cash
+plus its own holdings), and never sells or exits what another bought.
+
 Exits (agents/exits.py) are proposed here too, before the plugins' proposals, from each
-strategy's `exits` config and the treasury's open positions; a plugin's sell of an asset that
-is being exited this tick is dropped (the exit wins). A position is attributed to the strategy
-whose buy opened it; when that is unknown (this agent restarted since) and only one strategy
-runs, to that one; otherwise it gets no exits and is counted in health().
+strategy's `exits` config and its lots; a strategy's own proposal for an asset it is exiting
+this tick is dropped (the exit wins). A lot of no strategy (what a live run's wallet held at
+the start) is the one strategy's when only one runs; otherwise it gets no exits, no strategy
+sells it, and it is counted in health().
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +34,7 @@ from core.models import (
     Deposit,
     MarketSnapshot,
     PortfolioState,
+    Position,
     Proposal,
     SentimentReading,
     Side,
@@ -98,8 +105,7 @@ class StrategyAgent:
         self.run_id = run_id
         self.strategies = build_strategies(config)
         self.proposed = 0
-        self.opened_by: dict[str, str] = {}  # decision id of a buy -> the strategy that proposed it
-        self.unattributed = 0  # times an open position's opening strategy was unknown
+        self.unattributed = 0  # times an open lot was no running strategy's
         self.exited: dict[tuple[str, str], int] = {}  # (strategy, asset) -> tick of its last exit
 
     def required_indicators(self) -> list[IndicatorSpec]:
@@ -135,8 +141,6 @@ class StrategyAgent:
                     f"it aims for up to {aimed[0]:.0%} of equity in volatile assets "
                     f"({aimed[1]}), above the policy's max_volatile_share ({volatile_cap:.0%}): "
                     "past that, the policy denies its buys on every bar it asks")))
-        if len(self.strategies) > 1:
-            found.append((", ".join(s.name for s in self.strategies), SHARED_POSITIONS))
         return found
 
     def propose(
@@ -146,21 +150,24 @@ class StrategyAgent:
         portfolio: PortfolioState,
         positions: list[OpenPosition] | None = None,
     ) -> list[Proposal]:
-        """Exits for ``positions`` (the treasury's open positions) first, then each plugin's."""
-        proposals = self._exits(snapshot, positions or [])
-        exiting = {proposal.asset for proposal in proposals}
+        """Exits for ``positions`` (the treasury's open lots) first, then each plugin's."""
+        positions = positions or []
+        proposals = self._exits(snapshot, positions)
+        exiting = {(proposal.strategy, proposal.asset) for proposal in proposals}
         for proposal in proposals:
             self.exited[(proposal.strategy, proposal.asset)] = snapshot.tick
+        shared = len(self.strategies) > 1
         for strategy in self.strategies:
+            seen = book(portfolio, positions, strategy.name) if shared else portfolio
             try:
-                signals = strategy.signals(snapshot, sentiment, portfolio)
+                signals = strategy.signals(snapshot, sentiment, seen)
             except Exception as exc:  # a plugin is code we do not control
                 raise StrategyError(f"strategy {strategy.name!r} failed: {exc!r}") from exc
             for signal in signals:
                 if signal.notional_usd <= 0:
                     continue
-                if signal.protocol is None and signal.asset in exiting:
-                    continue  # the exit sells the whole position: no sale of part, no new lot
+                if signal.protocol is None and (strategy.name, signal.asset) in exiting:
+                    continue  # the exit sells the whole lot: no sale of part, no new buy
                 if signal.side is Side.BUY and self._cooling(strategy.name, signal.asset,
                                                              snapshot.tick):
                     continue
@@ -177,8 +184,6 @@ class StrategyAgent:
                         quantity=signal.quantity,
                     )
                 )
-                if signal.side is Side.BUY and signal.protocol is None:
-                    self._remember(proposals[-1].decision_id, strategy.name)
         self.proposed += len(proposals)
         return proposals
 
@@ -208,26 +213,25 @@ class StrategyAgent:
         configs = {s.name: self.config.params(s.name).exits for s in self.strategies}
         if not any(config.active for config in configs.values()):
             return []
+        if len(self.strategies) == 1:  # it sees, and exits, each asset's lots as one position
+            positions = merged(positions)
         return exit_proposals(
             positions,
             snapshot,
-            strategy_of=self._opener,
+            strategy_of=self._owner,
             configs=configs,
             decision_id=lambda n: f"{self.run_id}-{snapshot.tick:06d}-{n}",
         )
 
-    def _opener(self, position: OpenPosition) -> str | None:
-        name = self.opened_by.get(position.opened_by)
-        if name is None and len(self.strategies) == 1:
-            name = self.strategies[0].name
-        if name is None:
-            self.unattributed += 1
-        return name
-
-    def _remember(self, decision_id: str, strategy: str) -> None:
-        self.opened_by[decision_id] = strategy
-        if len(self.opened_by) > MAX_REMEMBERED_BUYS:
-            del self.opened_by[next(iter(self.opened_by))]  # the oldest
+    def _owner(self, position: OpenPosition) -> str | None:
+        """The running strategy whose lot it is; the one strategy's when only one runs."""
+        if len(self.strategies) == 1:
+            return self.strategies[0].name
+        names = {strategy.name for strategy in self.strategies}
+        if position.strategy in names:
+            return position.strategy
+        self.unattributed += 1
+        return None
 
     def health(self) -> dict[str, Any]:
         health: dict[str, Any] = {"strategies": [s.name for s in self.strategies],
@@ -237,13 +241,35 @@ class StrategyAgent:
         return health
 
 
-SHARED_POSITIONS = (
-    "these strategies share one position per asset: a sale by one sells what another bought, "
-    "and a position's exits are those of the strategy whose buy opened it")
-"""Said before a run with several strategies: the treasury keeps no position per strategy."""
+def book(portfolio: PortfolioState, lots: list[OpenPosition], strategy: str) -> PortfolioState:
+    """The portfolio as ``strategy`` sees it when it runs with others: the cash, and its own
+    lots as its positions."""
+    own = {lot.asset: Position(asset=lot.asset, quantity=lot.quantity,
+                               avg_entry_price=lot.entry_price, opened_at=lot.opened_at)
+           for lot in lots if lot.strategy == strategy}
+    return portfolio.model_copy(update={"positions": own})
 
-MAX_REMEMBERED_BUYS = 10_000
-"""How many buy decisions the agent remembers to attribute positions to their strategy."""
+
+def merged(lots: list[OpenPosition]) -> list[OpenPosition]:
+    """Each asset's lots as one position (the first lot's decision and entry tick, the highest
+    peak, the average entry); an asset held in one lot is left as it is."""
+    by_asset: dict[str, list[OpenPosition]] = {}
+    for lot in lots:
+        by_asset.setdefault(lot.asset, []).append(lot)
+    if all(len(group) == 1 for group in by_asset.values()):
+        return lots
+    positions = []
+    for group in by_asset.values():
+        if len(group) == 1:
+            positions.extend(group)
+            continue
+        quantity = sum(lot.quantity for lot in group)
+        first = min(group, key=lambda lot: lot.entry_tick)
+        positions.append(replace(
+            first, quantity=quantity, strategy=None,
+            entry_price=sum(lot.quantity * lot.entry_price for lot in group) / quantity,
+            peak_price=max(lot.peak_price for lot in group)))
+    return positions
 
 
 def _action(signal: Signal) -> Action:

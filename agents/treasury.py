@@ -1,7 +1,12 @@
 """The treasury agent: the portfolio. Applies fills, marks to market, keeps PnL and round trips.
 
-For exits (agents/exits.py) it also keeps, per open position, the tick and decision that opened
-it and the highest close marked since.
+Each asset's holding is kept in lots, one per strategy (the fill's ``strategy``, from its order's
+proposal; holdings a live run starts with belong to none): a strategy's buy adds to its own lot,
+and its sale takes from its own lot first, so strategies run together never sell, or exit, what
+another bought. Only a sale larger than the seller's lot (a single strategy selling what the
+wallet held at the start) takes the rest from the lots of no strategy, then from the others'.
+The portfolio shows each asset's lots as one position. For exits (agents/exits.py) it also
+keeps, per lot, the tick and decision that opened it and the highest close marked since.
 
 Fills are the only thing that changes holdings; a fill that would sell more than is held or
 spend cash that is not there is refused (fail closed), never clamped.
@@ -20,6 +25,8 @@ from core.errors import ExecutionError
 from core.models import Fill, PortfolioState, Position, Side
 
 QUANTITY_EPSILON = 1e-12
+NO_STRATEGY = ""
+"""The owner of a lot no strategy bought: what a live run's wallet held when it started."""
 LENDING_SIDE = "lend"
 """A Trade's side when it is a lending round trip (deposit to withdrawal of a receipt asset)."""
 
@@ -36,6 +43,7 @@ class Trade:
     exit_price: float
     size: float
     pnl: float
+    strategy: str | None = None  # whose lot it closed (None: no strategy's)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,7 +51,7 @@ class Trade:
 
 @dataclass(frozen=True, slots=True)
 class OpenPosition:
-    """One open long position as exits judge it."""
+    """One open lot, a strategy's long position in an asset, as exits judge it."""
 
     asset: str
     quantity: float
@@ -51,6 +59,8 @@ class OpenPosition:
     entry_tick: int  # the bar whose open filled the first buy
     peak_price: float  # highest of the first fill's price and every close marked since
     opened_by: str  # decision id of the first buy
+    strategy: str | None = None  # whose lot (None: held before the run, no strategy's)
+    opened_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -72,17 +82,18 @@ class TreasuryAgent:
         -> (quantity, price): each becomes an open position bought at that price at ``start``,
         no fee, and counts in the starting equity."""
         self.cash_usd = cash_usd
-        self.open: dict[str, _Open] = {}
+        self.open: dict[str, dict[str, _Open]] = {}  # asset -> owner -> lot ("": no strategy)
         self.prices: dict[str, float] = {}
         for asset, (quantity, price) in (opening or {}).items():
             if not (quantity > 0 and price > 0):
                 raise ExecutionError(f"opening position {asset}: quantity {quantity} at price "
                                      f"{price} is not a holding")
             value = quantity * price
-            self.open[asset] = _Open(quantity, value, start, value, entry_tick=0,
-                                     peak_price=price, opened_by="opening")
+            self.open[asset] = {NO_STRATEGY: _Open(quantity, value, start, value, entry_tick=0,
+                                                   peak_price=price, opened_by="opening")}
             self.prices[asset] = price
-        self.initial_equity_usd = cash_usd + sum(h.cost_usd for h in self.open.values())
+        self.initial_equity_usd = cash_usd + sum(lot.cost_usd for lots in self.open.values()
+                                                 for lot in lots.values())
         self.realized_pnl_usd = 0.0
         self.fees_usd = 0.0
         self.trades: list[Trade] = []
@@ -105,9 +116,10 @@ class TreasuryAgent:
                     f"fill {fill.order_id} costs {cost:,.2f} but only {self.cash_usd:,.2f} is held"
                 )
             self.cash_usd -= cost
-            held = self.open.get(fill.asset)
+            lots = self.open.setdefault(fill.asset, {})
+            held = lots.get(owner := fill.strategy or NO_STRATEGY)
             if held is None:
-                self.open[fill.asset] = _Open(
+                lots[owner] = _Open(
                     fill.quantity, cost, fill.ts, gross,
                     entry_tick=fill.tick, peak_price=fill.price, opened_by=fill.decision_id,
                 )
@@ -118,17 +130,36 @@ class TreasuryAgent:
                 held.shown = None
                 held.peak_price = max(held.peak_price, fill.price)
         else:
-            held = self.open.get(fill.asset)
-            if held is None or fill.quantity > held.quantity * (1 + 1e-9):
-                have = held.quantity if held else 0.0
+            lots = self.open.get(fill.asset, {})
+            have = sum((lot.quantity for lot in lots.values()), 0.0)
+            if not lots or fill.quantity > have * (1 + 1e-9):
                 raise ExecutionError(
                     f"fill {fill.order_id} sells {fill.quantity} {fill.asset} but {have} is held"
                 )
-            share = min(1.0, fill.quantity / held.quantity)
-            cost_part = held.cost_usd * share
             proceeds = gross - fill.fee_usd
-            pnl = proceeds - cost_part
             self.cash_usd += proceeds
+            self._sell(fill, lots, proceeds)
+            if not lots:
+                del self.open[fill.asset]
+        self.fees_usd += fill.fee_usd  # only once the fill is known to apply
+        self.fills_applied += 1
+
+    def _sell(self, fill: Fill, lots: dict[str, _Open], proceeds: float) -> None:
+        """Take a sale from the seller's lot, then from no strategy's, then from the others'
+        (oldest first), closing a round trip on each lot it takes from; the last lot takes
+        what is left (within the fill check's tolerance)."""
+        owner = fill.strategy or NO_STRATEGY
+        order = sorted(lots, key=lambda key: (key != owner, key != NO_STRATEGY))
+        remaining = fill.quantity
+        for number, key in enumerate(order, start=1):
+            if remaining <= fill.quantity * 1e-9:  # the fill check's tolerance: nothing left
+                break
+            held = lots[key]
+            take = remaining if number == len(order) else min(remaining, held.quantity)
+            share = min(1.0, take / held.quantity)
+            cost_part = held.cost_usd * share
+            part = proceeds if take == fill.quantity else proceeds * (take / fill.quantity)
+            pnl = part - cost_part
             self.realized_pnl_usd += pnl
             entry_price = held.entry_notional / held.quantity
             self.trades.append(
@@ -139,26 +170,27 @@ class TreasuryAgent:
                     entry_price=entry_price,
                     exit_time=fill.ts.isoformat(),
                     exit_price=fill.price,
-                    size=fill.quantity,
+                    size=take,
                     pnl=pnl,
+                    strategy=key or None,
                 )
             )
-            held.quantity -= fill.quantity
+            held.quantity -= take
             held.cost_usd -= cost_part
-            held.entry_notional -= entry_price * fill.quantity
+            held.entry_notional -= entry_price * take
             held.shown = None
             if held.quantity <= QUANTITY_EPSILON or share >= 1.0:
-                del self.open[fill.asset]
-        self.fees_usd += fill.fee_usd  # only once the fill is known to apply
-        self.fills_applied += 1
+                del lots[key]
+            remaining -= take
 
     def mark(self, *, tick: int, ts: datetime, prices: dict[str, float]) -> PortfolioState:
         """Mark holdings to the latest prices (lending receipts: the executor's receipt_prices)."""
         self.tick, self.ts = tick, ts
         self.prices.update(prices)
-        for asset, held in self.open.items():
+        for asset, lots in self.open.items():
             if asset in prices:
-                held.peak_price = max(held.peak_price, prices[asset])
+                for held in lots.values():
+                    held.peak_price = max(held.peak_price, prices[asset])
         return self.portfolio()
 
     def mark_span(self, *, tick: int, ts: datetime, closes: Mapping[str, np.ndarray]
@@ -168,14 +200,17 @@ class TreasuryAgent:
         ends at ``tick``/``ts``. Returns the equity at every bar's close, the same floats that
         marking bar by bar and reading ``equity_usd`` give, and the portfolio at the last bar."""
         values = []  # each open position's value at every bar, in the portfolio's order
-        for asset, held in self.open.items():
+        for asset, lots in self.open.items():
+            shown = self._shown(asset, lots)
             if asset in closes:
                 price = closes[asset]
-                held.peak_price = max(held.peak_price, float(price.max()))
-                values.append((held.quantity * price).tolist())
+                peak = float(price.max())
+                for held in lots.values():
+                    held.peak_price = max(held.peak_price, peak)
+                values.append((shown.quantity * price).tolist())
             else:  # not a market asset: its last mark, as portfolio() values it
-                last = self.prices.get(asset, held.entry_notional / held.quantity)
-                values.append([held.quantity * last] * len(next(iter(closes.values()))))
+                last = self.prices.get(asset, shown.avg_entry_price)
+                values.append([shown.quantity * last] * len(next(iter(closes.values()))))
         self.tick, self.ts = tick, ts
         self.prices.update({asset: float(price[-1]) for asset, price in closes.items()})
         cash = self.cash_usd
@@ -188,7 +223,7 @@ class TreasuryAgent:
         return equity, self.portfolio()
 
     def open_positions(self) -> list[OpenPosition]:
-        """Every open position with its entry, entry tick, peak close and opening decision."""
+        """Every open lot with its strategy, entry, entry tick, peak close and opening decision."""
         return [
             OpenPosition(
                 asset=asset,
@@ -197,8 +232,10 @@ class TreasuryAgent:
                 entry_tick=held.entry_tick,
                 peak_price=held.peak_price,
                 opened_by=held.opened_by,
+                strategy=owner or None,
+                opened_at=held.opened_at,
             )
-            for asset, held in self.open.items()
+            for asset, lots in self.open.items() for owner, held in lots.items()
         ]
 
     def portfolio(self) -> PortfolioState:
@@ -206,8 +243,7 @@ class TreasuryAgent:
             tick=self.tick,
             ts=self.ts,
             cash_usd=self.cash_usd,
-            positions={asset: held.shown or self._show(asset, held)
-                       for asset, held in self.open.items()},
+            positions={asset: self._shown(asset, lots) for asset, lots in self.open.items()},
             prices=dict(self.prices),
             realized_pnl_usd=self.realized_pnl_usd,
             fees_usd=self.fees_usd,
@@ -215,35 +251,44 @@ class TreasuryAgent:
         )
 
     @staticmethod
-    def _show(asset: str, held: _Open) -> Position:
-        held.shown = Position(asset=asset, quantity=held.quantity,
-                              avg_entry_price=held.entry_notional / held.quantity,
-                              opened_at=held.opened_at)
-        return held.shown
+    def _shown(asset: str, lots: dict[str, _Open]) -> Position:
+        """An asset's lots as one position (a single lot's is kept until a fill changes it)."""
+        if len(lots) == 1:
+            held = next(iter(lots.values()))
+            if held.shown is None:
+                held.shown = Position(asset=asset, quantity=held.quantity,
+                                      avg_entry_price=held.entry_notional / held.quantity,
+                                      opened_at=held.opened_at)
+            return held.shown
+        quantity = sum(held.quantity for held in lots.values())
+        return Position(asset=asset, quantity=quantity,
+                        avg_entry_price=sum(held.entry_notional for held in lots.values()) / quantity,
+                        opened_at=min(held.opened_at for held in lots.values()))
 
-    def closed_trades(self, *, last: int | None = None) -> list[Trade]:
-        """Every round trip closed so far, oldest first; with ``last``, only the latest ones."""
-        if last is not None:
-            return self.trades[-last:] if last > 0 else []
-        return list(self.trades)
+    def closed_trades(self, *, since: int = 0) -> list[Trade]:
+        """Every round trip closed so far, oldest first; with ``since``, those after the first
+        ``since`` of them."""
+        return self.trades[since:]
 
     def open_trades_marked(self) -> list[Trade]:
-        """Open positions as trades closed at the last mark (no fee), for end-of-run reports."""
+        """Open lots as trades closed at the last mark (no fee), for end-of-run reports."""
         marked = []
-        for asset, held in self.open.items():
-            price = self.prices.get(asset, held.entry_notional / held.quantity)
-            marked.append(
-                Trade(
-                    asset=asset,
-                    side="long",
-                    entry_time=held.opened_at.isoformat(),
-                    entry_price=held.entry_notional / held.quantity,
-                    exit_time=self.ts.isoformat(),
-                    exit_price=price,
-                    size=held.quantity,
-                    pnl=held.quantity * price - held.cost_usd,
+        for asset, lots in self.open.items():
+            for owner, held in lots.items():
+                price = self.prices.get(asset, held.entry_notional / held.quantity)
+                marked.append(
+                    Trade(
+                        asset=asset,
+                        side="long",
+                        entry_time=held.opened_at.isoformat(),
+                        entry_price=held.entry_notional / held.quantity,
+                        exit_time=self.ts.isoformat(),
+                        exit_price=price,
+                        size=held.quantity,
+                        pnl=held.quantity * price - held.cost_usd,
+                        strategy=owner or None,
+                    )
                 )
-            )
         return marked
 
     def health(self) -> dict[str, Any]:

@@ -380,13 +380,16 @@ class Governor(KillSwitchControl):
             notional_usd=verdict.notional_usd,
             quantity=quantity,
             mode=self.mode,
+            strategy=proposal.strategy,
         )
 
     def _record_closed(self, fills: list[Fill]) -> None:
-        """Tell the policy's history about the round trips these fills closed (one per sell)."""
-        sells = sum(1 for fill in fills if fill.side is Side.SELL)
-        if sells:
-            self.history.record_closed(self.rt.call("treasury", "closed_trades", last=sells))
+        """Tell the policy's history about the round trips these fills closed (a sale closes
+        one on each lot it takes from)."""
+        if any(fill.side is Side.SELL for fill in fills):
+            closed = self.rt.call("treasury", "closed_trades", since=self.state.trades_seen)
+            self.state.trades_seen += len(closed)
+            self.history.record_closed(closed)
 
     def _record(self, decision_id: str, stage: Stage, payload: Any, *, outcome: str | None = None) -> None:
         name = stage.value

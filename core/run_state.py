@@ -31,6 +31,7 @@ class RunState:
     """Every fill of the run, in order (what --plot marks)."""
     ticks: int = 0
     portfolio: PortfolioState | None = None
+    trades_seen: int = 0  # round trips the treasury closed that the policy's history has
 
     def refusal(self, order: Order, portfolio: PortfolioState, *,
                 kill_switch_engaged: bool) -> str | None:

@@ -31,6 +31,9 @@ class Order(Model):
     notional_usd: float = Field(gt=0, allow_inf_nan=False)
     quantity: float | None = Field(default=None, gt=0)
     mode: Literal["paper", "devnet", "fork", "live"] = "paper"
+    strategy: str | None = Field(
+        default=None, description="The strategy whose proposal it is: its fill is that "
+        "strategy's lot in the treasury")
 
 
 class ApprovalRequest(Model):
@@ -63,6 +66,7 @@ class Fill(Model):
     price: Price
     fee_usd: Usd
     slippage_bps: float = Field(ge=0)
+    strategy: str | None = None  # its order's: whose lot in the treasury it buys or sells
 
     @property
     def notional_usd(self) -> float:

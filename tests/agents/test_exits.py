@@ -237,7 +237,6 @@ def _buys_after_a_stop(plugin: str, **exits) -> list[tuple[int, list[str]]]:
     agent = StrategyAgent(StrategiesConfig(enabled=(plugin,), **{plugin: {"exits": exits}}),
                           run_id="r")
     treasury = _treasury_holding()
-    agent.opened_by["d-buy"] = plugin
     seen = []
     for tick in range(6, 11):
         snapshot = _snapshot(tick, _bar(90.0, tick=tick))
@@ -272,13 +271,13 @@ def test_a_position_gets_the_exits_of_the_strategy_whose_buy_opened_it(always_se
     assert buy.strategy == always_sells
     treasury.apply([Fill(order_id="o", decision_id=buy.decision_id, tick=5, ts=T0, asset="BTC",
                          side=Side.BUY, quantity=5.0, price=100.0, fee_usd=0.0,
-                         slippage_bps=0.0)])
+                         slippage_bps=0.0, strategy=buy.strategy)])  # as the executor fills it
     portfolio = treasury.mark(tick=5, ts=T0, prices={"BTC": 94.0})
     proposals = agent.propose(_snapshot(5, _bar(94.0, tick=5)), _sentiment(5), portfolio,
                               positions=treasury.open_positions())
     assert proposals[0].strategy == always_sells
     assert proposals[0].rationale.startswith("stop-loss: close 94.0 <= 95.0")
-    # a position nobody here opened, with two strategies running: no exits, and counted
+    # a lot no running strategy bought, with two strategies running: no exits, and counted
     stranger = TreasuryAgent(cash_usd=1_000.0, start=T0)
     stranger.apply([Fill(order_id="o", decision_id="elsewhere", tick=5, ts=T0, asset="BTC",
                          side=Side.BUY, quantity=5.0, price=100.0, fee_usd=0.0,

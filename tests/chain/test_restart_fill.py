@@ -9,6 +9,8 @@ Every quantity is read off the chain.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from web3 import HTTPProvider
 
@@ -55,6 +57,17 @@ def crash_while_sending_the_swap(chain, keys_dir, db_url, *, after_broadcast: bo
     _, status, _ = OrderStore(make_engine(db_url)).by_decision(decision)
     assert status == "intent"  # submitted, never booked
     return decision
+
+
+def mined_block(chain) -> int:
+    """The latest block once every transaction the node took has mined: anvil mines a raw
+    transaction just after it answers, and a loaded machine read the block number between."""
+    w3 = chain.w3
+    for _ in range(200):
+        if not w3.eth.get_block("pending")["transactions"]:
+            return w3.eth.block_number
+        time.sleep(0.05)
+    raise AssertionError("a transaction never mined")
 
 
 def restarted(chain, keys_dir, db_url) -> ChainExecutor:
@@ -235,7 +248,7 @@ def test_a_live_restart_records_a_fill_already_in_the_opening_wallet_without_rep
     """Live starts from the wallet as read at opening_block: an earlier run's swap mined by
     then is already in those balances, so it is recorded filled but not booked again."""
     decision = crash_while_sending_the_swap(chain, keys_dir, db_url, after_broadcast=True)
-    read_at = chain.w3.eth.block_number
+    read_at = mined_block(chain)
     b = ChainExecutor(executor_config(chain, keys_dir, opening_block=read_at), db_url=db_url,
                       password=PASSWORD)
     assert b.settle(tick=2, bars=bars(2)) == []

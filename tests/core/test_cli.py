@@ -126,7 +126,8 @@ def test_backtest_writes_the_documented_json_and_leaves_a_log_that_verifies(
     assert report["bars"] == 5760
     assert report["trades"], "sma_cross on 20 days of 5m bars should trade"
     assert set(report["trades"][0]) == {"asset", "side", "entry_time", "entry_price",
-                                        "exit_time", "exit_price", "size", "pnl"}
+                                        "exit_time", "exit_price", "size", "pnl", "strategy"}
+    assert {t["strategy"] for t in report["trades"]} == {"sma_cross"}
     assert all(t["exit_time"] >= t["entry_time"] for t in report["trades"])
     pnls = [t["pnl"] for t in report["trades"]]
     assert report["number_of_trades"] == len(pnls)

@@ -196,18 +196,16 @@ def test_a_config_no_starting_cash_can_follow_is_warned_about_in_runs_and_compar
     assert "dca (amount_usd=10000.0) " in compared.stdout  # ran, at the cap: no warning
 
 
-def test_strategies_run_together_are_told_they_share_positions(tmp_path):
+def test_strategies_run_together_each_keep_their_own_book(tmp_path):
+    """They once shared one position per asset and were warned so; each now has its own lots
+    (tests/agents/test_strategy_books.py), and the run says nothing about it."""
     config = tmp_path / "two.toml"
     config.write_text('[strategies]\nenabled = ["sma_cross", "dca"]\n', encoding="utf-8")
     result = backtest("--bars", "100", "--config", str(config),
                       "--db", f"sqlite:///{tmp_path / 't.db'}")
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines()[0] == (
-        "warning: sma_cross, dca: these strategies share one position per asset: a sale by one "
-        "sells what another bought, and a position's exits are those of the strategy whose buy "
-        "opened it")
-    alone = backtest("--bars", "100", "--strategy", "dca", "--db", f"sqlite:///{tmp_path / 'o.db'}")
-    assert "warning" not in alone.stderr
+    assert "warning" not in result.stderr
+    assert "strategies            sma_cross, dca" in result.stdout
 
 
 def test_a_strategy_aiming_past_the_policys_volatile_share_is_warned_about(tmp_path):

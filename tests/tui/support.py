@@ -33,6 +33,19 @@ async def wait_for_rows(pilot, selector: str, *, at_least: int = 1) -> DataTable
     raise AssertionError(f"{selector} never showed {at_least} rows")
 
 
+async def wait_for_sized_columns(pilot, selector: str) -> DataTable:
+    """The table once every column is wider than its header: it sizes its columns to the rows
+    on an idle refresh after they are added, which a loaded machine may not have reached."""
+    table = pilot.app.screen.query_one(selector, DataTable)
+    for _ in range(100):
+        columns = table.columns.values()
+        if all(column.content_width > len(column.label) for column in columns):
+            await pilot.pause()  # and drawn at those widths
+            return table
+        await pilot.pause(0.05)
+    raise AssertionError(f"{selector}'s columns never outgrew their headers")
+
+
 def help_text(app) -> str:
     """The key bindings the `?` panel lists, as plain text."""
     table = app.screen.query_one(BindingsTable).render_bindings_table()

@@ -82,7 +82,7 @@ async def test_the_dashboard_shows_what_the_decision_log_holds(seeded_run):
     for asset, position in portfolio["positions"].items():
         value = position["quantity"] * portfolio["prices"][asset]
         share, target = value / expected["equity"], expected["targets"][asset]
-        assert f"{share:.1%}  {target:.1%} {value:>12,.2f}" in lines[asset]
+        assert lines[asset].split()[1:4] == [f"{share:.1%}", f"{target:.1%}", f"{value:,.2f}"]
     assert f"{portfolio['cash_usd']:,.2f}" in lines["cash"]
 
 

@@ -13,7 +13,12 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.conftest import seeded_panel
-from tests.tui.support import shown, wait_for_rows, wait_for_text
+from tests.tui.support import (
+    shown,
+    wait_for_rows,
+    wait_for_sized_columns,
+    wait_for_text,
+)
 
 SIZE = (100, 30)
 
@@ -28,11 +33,8 @@ async def _decisions(pilot) -> None:
     await wait_for_rows(pilot, "#decisions")
     await wait_for_text(pilot, "#trace", "outcome:")
     await wait_for_text(pilot, "#audit", "audit: OK")
-    # The table sizes its columns to the rows on a later refresh: let it, before the picture
-    # (a loaded machine once took it with the columns still at their header widths).
-    await pilot.pause()
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
+    # a loaded machine took the picture with the columns still at their header widths
+    await wait_for_sized_columns(pilot, "#decisions")
 
 
 async def _policy(pilot) -> None:

@@ -24,6 +24,8 @@ class DecisionsScreen(Screen):
         ("v", "verify", "Verify log"),
     ]
 
+    _shown: list[DecisionRow] | None = None  # the rows the table shows
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: id, asset, strategy, rule, outcome…", id="filter")
@@ -50,6 +52,9 @@ class DecisionsScreen(Screen):
         self.app.call_from_thread(self._show_rows, rows)
 
     def _show_rows(self, rows: list[DecisionRow]) -> None:
+        if rows == self._shown:
+            return  # nothing new: no redraw, no cursor jump
+        self._shown = rows
         table = self.query_one("#decisions", DataTable)
         selected = self._selected_id()
         table.clear()
