@@ -33,6 +33,11 @@ from core.logging import configure
 from core.validation import validate
 from state.db import default_db_url
 
+try:  # Typer 0.2x parses with its own copy of Click; older ones with Click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors  # type: ignore[no-redef]
+
 app = typer.Typer(
     name="quorum",
     help="Quorum: a crypto treasury run by agents, where nothing moves money without a quorum "
@@ -286,13 +291,35 @@ def _abort() -> None:
 def main() -> None:
     try:
         configure(level="warning")
-        app()
+        code = app(standalone_mode=False, prog_name="quorum")  # Click's errors come here, unboxed
+    except click_errors.UsageError as exc:  # an unknown option, a value out of its range, ...
+        typer.echo(f"error: {usage_message(exc)}", err=True)
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # a prompt answered with end of input
+        typer.echo("aborted", err=True)
+        sys.exit(1)
     except QuorumError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("aborted", err=True)
         sys.exit(ABORTED_EXIT_CODE)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_message(exc: click_errors.UsageError) -> str:
+    """One line for a command line Click refused, in Quorum's words: the option first, as the
+    configuration errors name their key, and where to read how it is used."""
+    message = exc.format_message()
+    if isinstance(exc, click_errors.BadParameter) \
+            and not isinstance(exc, click_errors.MissingParameter) and exc.param is not None:
+        hint = exc.param_hint or exc.param.opts or [exc.param.human_readable_name]
+        message = f"{hint if isinstance(hint, str) else ' / '.join(hint)}: {exc.message}"
+    command = exc.ctx.command_path if exc.ctx is not None else "quorum"
+    return f"{' '.join(message.split()).rstrip('.')} (see '{command} --help')"
 
 
 if __name__ == "__main__":

@@ -222,6 +222,21 @@ def test_a_bad_data_section_is_one_error_line_naming_file_and_key(tmp_path, db_u
     assert error_line(result).startswith(f"error: {config}: {named}")
 
 
+def test_a_command_line_click_refuses_is_one_error_line_naming_the_option():
+    """Regression: Typer boxed these in a frame of usage text (exit 2 all the same)."""
+    folds, unknown, missing = quorum_side_by_side(
+        ["backtest", "--sweep", "fast=5:9:2", "--folds", "0"], ["backtest", "--foldz", "3"],
+        ["approvals", "show"])
+    for result in (folds, unknown, missing):
+        assert result.returncode == 2 and result.stdout == ""
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert folds.stderr.strip() == ("error: --folds: Input should be greater than or equal to 1 "
+                                    "(see 'quorum backtest --help')")
+    assert unknown.stderr.startswith("error: No such option: --foldz (Possible options: --folds)")
+    assert missing.stderr.strip() == ("error: Missing argument 'request_id' "
+                                      "(see 'quorum approvals show --help')")
+
+
 def test_init_into_a_missing_folder_names_the_path(tmp_path):
     path = tmp_path / "missing" / "q.toml"
     line = error_line(quorum("init", str(path)))
