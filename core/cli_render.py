@@ -63,6 +63,7 @@ def print_summary(summary, *, stopped_early: bool) -> None:
         + f" · to people {s.to_people} (rejected or expired {s.rejected})",
         "  open positions        "
         + (", ".join(f"{a} {q:.6g}" for a, q in sorted(s.positions.items())) or "none"),
+        *([f"  by strategy           {_books(s.by_strategy)}"] if len(s.by_strategy) > 1 else []),
         f"  closed trades         {s.closed_trades}",
         f"  elapsed               {s.elapsed_s:.1f}s",
         f"  decision log          {s.log_entries} entries  head={s.head_hash}",
@@ -73,3 +74,9 @@ def print_summary(summary, *, stopped_early: bool) -> None:
             "`quorum approvals approve ID` while a run is going"
         )
     typer.echo("\n".join(lines))
+
+
+def _books(books: dict[str, tuple[int, float]]) -> str:
+    """Each strategy's round trips and PnL (open lots at the last mark), for runs of several."""
+    return " · ".join(f"{name} {count} trade{'s' * (count != 1)} PnL {pnl:+,.2f}"
+                      for name, (count, pnl) in books.items())

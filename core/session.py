@@ -89,6 +89,16 @@ class RunSummary:
         return [t for t in self.trades if t.side == LENDING_SIDE]
 
     @property
+    def by_strategy(self) -> dict[str, tuple[int, float]]:
+        """Each strategy's round trips (lending ones too) and their PnL, open lots closed out
+        at the last mark; what no strategy bought is under ``none``. In order of first trade."""
+        books: dict[str, tuple[int, float]] = {}
+        for trade in self.trades:
+            count, pnl = books.get(trade.strategy or "none", (0, 0.0))
+            books[trade.strategy or "none"] = (count + 1, pnl + trade.pnl)
+        return books
+
+    @property
     def win_rate_pct(self) -> float:
         return win_rate_pct([t.pnl for t in self.market_trades])
 

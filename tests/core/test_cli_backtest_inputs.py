@@ -201,11 +201,19 @@ def test_strategies_run_together_each_keep_their_own_book(tmp_path):
     (tests/agents/test_strategy_books.py), and the run says nothing about it."""
     config = tmp_path / "two.toml"
     config.write_text('[strategies]\nenabled = ["sma_cross", "dca"]\n', encoding="utf-8")
-    result = backtest("--bars", "100", "--config", str(config),
+    out = tmp_path / "two.json"
+    result = backtest("--bars", "400", "--config", str(config), "--json", str(out),
                       "--db", f"sqlite:///{tmp_path / 't.db'}")
     assert result.exit_code == 0, result.output
     assert "warning" not in result.stderr
     assert "strategies            sma_cross, dca" in result.stdout
+    trades = json.loads(out.read_text())["trades"]
+    expected = " · ".join(
+        f"{name} {n} trade{'s' * (n != 1)} PnL {sum(t['pnl'] for t in mine):+,.2f}"
+        for name in ("sma_cross", "dca")
+        if (n := len(mine := [t for t in trades if t["strategy"] == name])))
+    assert expected.count("trade") == 2, "the test needs both strategies to trade"
+    assert f"  by strategy           {expected}" in result.stdout.splitlines()
 
 
 def test_a_strategy_aiming_past_the_policys_volatile_share_is_warned_about(tmp_path):
