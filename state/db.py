@@ -39,8 +39,12 @@ def default_db_url() -> str:
     override = os.environ.get(DB_ENV, "").strip()
     if override:
         return as_url(override)
-    path = Path(platformdirs.user_data_dir("quorum")) / "quorum.db"
-    return f"sqlite:///{path}"
+    return f"sqlite:///{_data_dir() / 'quorum.db'}"
+
+
+def _data_dir() -> Path:
+    """The user's data directory for Quorum: the one folder a database is created in."""
+    return Path(platformdirs.user_data_dir("quorum"))
 
 
 def mask_url(url: str | URL) -> str:
@@ -61,7 +65,8 @@ def as_url(value: str) -> str:
 def make_engine(url: str) -> Engine:
     """An engine on ``url`` (or a SQLite file path) with every table created.
 
-    SQLite files get WAL and a busy timeout; a missing file and its folder are created.
+    SQLite files get WAL and a busy timeout; a missing file is created, in a folder that exists
+    (only the user's data directory, the default's, is created: a mistyped folder is an error).
     """
     parsed, shown = _parse(url)
     _create_parent_dir(parsed, shown)
@@ -165,8 +170,10 @@ def _reason(exc: SQLAlchemyError) -> str:
 
 def _create_parent_dir(url: URL, shown: str) -> None:
     path = _sqlite_file(url)
-    if path is None:
+    if path is None or path.parent.is_dir():
         return
+    if path.parent.resolve() != _data_dir().resolve():
+        raise ConfigError(f"database {shown!r}: folder {path.parent} does not exist")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

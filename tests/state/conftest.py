@@ -13,6 +13,7 @@ from state.db import make_engine
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    (tmp_path / "data").mkdir()
     return tmp_path / "data" / "quorum.db"
 
 

@@ -23,8 +23,8 @@ def test_env_overrides_the_default_url(monkeypatch):
     assert default_db_url() == "postgresql://quorum@db.internal/quorum"
 
 
-def test_sqlite_engine_creates_the_directory_tables_and_pragmas(tmp_path):
-    path = tmp_path / "new" / "dir" / "q.db"
+def test_sqlite_engine_creates_the_file_tables_and_pragmas(tmp_path):
+    path = tmp_path / "q.db"
     engine = make_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
         pragmas = {
@@ -45,8 +45,27 @@ def test_unparsable_url_is_named():
         make_engine("postgresql://u@h:abc/db")
 
 
+def test_a_missing_folder_is_refused_and_nothing_is_created(tmp_path):
+    """Regression: `--db sqlite:///typo/q.db` made the folder `typo/` and a fresh database."""
+    path = tmp_path / "typo" / "deeper" / "q.db"
+    with pytest.raises(ConfigError) as caught:
+        make_engine(f"sqlite:///{path}")
+    assert str(caught.value) == (f"database 'sqlite:///{path}': folder {path.parent} "
+                                 "does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_database_makes_the_user_data_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("QUORUM_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    engine = make_engine(default_db_url())
+    engine.dispose()
+    assert (tmp_path / "data" / "quorum" / "quorum.db").is_file()
+
+
 def test_a_plain_path_is_a_sqlite_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
     engine = make_engine("sub/quorum.db")
     assert engine.url.get_backend_name() == "sqlite"
     assert (tmp_path / "sub" / "quorum.db").is_file()
