@@ -261,8 +261,8 @@ class TreasuryAgent:
                                       opened_at=held.opened_at)
             return held.shown
         quantity = sum(held.quantity for held in lots.values())
-        return Position(asset=asset, quantity=quantity,
-                        avg_entry_price=sum(held.entry_notional for held in lots.values()) / quantity,
+        notional = sum(held.entry_notional for held in lots.values())
+        return Position(asset=asset, quantity=quantity, avg_entry_price=notional / quantity,
                         opened_at=min(held.opened_at for held in lots.values()))
 
     def closed_trades(self, *, since: int = 0) -> list[Trade]:

@@ -1,4 +1,5 @@
-"""The governor: runs the tick in DESIGN.md's order and owns the kill switch (core/governor_switch.py).
+"""The governor: runs the tick in DESIGN.md's order and owns the kill switch
+(core/governor_switch.py).
 
 observe → settle fills → apply → sentiment → propose → assess → policy → review → human gate →
 execute, with every stage of every decision appended to the decision log, and the log flushed at

@@ -3,8 +3,9 @@ so its volatility is ``target_volatility`` a year: weight = min(1, target / real
 
 Each asset has an equal sleeve of ``max_exposure`` × equity (40% by default, the shipped policy's
 ``max_volatile_share``, so the strategy does not ask every bar for what the policy denies); the
-position is the sleeve times the weight, so twice the volatility means half the position. It trades only when the position is more than
-``min_rebalance`` of equity away from its target, and sells everything when the trend turns.
+position is the sleeve times the weight, so twice the volatility means half the position. It
+trades only when the position is more than ``min_rebalance`` of equity away from its target,
+and sells everything when the trend turns.
 """
 
 from __future__ import annotations
