@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.gate import final_tier
 from core.governor_switch import KillSwitchControl
@@ -40,6 +40,7 @@ from core.policy_context import (
     bar_clock,
     context_record,
     kill_switch_backstop,
+    own_quantity,
 )
 from core.run_state import RunState
 from core.wiring import Runtime, Venue
@@ -47,6 +48,9 @@ from policies.base import PolicyContext
 from policies.engine import PolicyEngine, unexecutable
 from state.decision_log import DecisionLog
 from state.kill_switch import KillSwitchBoard
+
+if TYPE_CHECKING:
+    from agents.treasury import OpenPosition
 
 log = get_logger("quorum.governor")
 
@@ -125,7 +129,7 @@ class Governor(KillSwitchControl):
                     "strategy", "propose", snapshot, sentiment, portfolio, positions=positions
                 )
                 for proposal in proposals:
-                    self._decide(proposal, snapshot, sentiment, portfolio)
+                    self._decide(proposal, snapshot, sentiment, portfolio, positions)
             self._human_gate(portfolio)
         finally:
             self.log.flush()
@@ -249,6 +253,7 @@ class Governor(KillSwitchControl):
         snapshot: MarketSnapshot,
         sentiment: SentimentReading,
         portfolio: PortfolioState,
+        lots: list[OpenPosition],
     ) -> None:
         decision_id = proposal.decision_id
         self._record(
@@ -274,6 +279,7 @@ class Governor(KillSwitchControl):
             reserved_usd_by_asset=reserved,
             state=self.history.state(kill_switch_engaged=self.kill_switch_engaged,
                                      awaiting_approval=len(self.state.awaiting)),
+            own_quantity=own_quantity(lots, proposal),
         )
         verdict = kill_switch_backstop(self.policy.evaluate(context), context)
         logged = {**verdict.model_dump(mode="json"), "context": context_record(context)}

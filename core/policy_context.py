@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.models import (
     Bar,
@@ -31,6 +31,9 @@ from core.models import (
 )
 from policies.base import HISTORY, PORTFOLIO, PRICE, RESERVED, VOLUME, PolicyContext
 from policies.state import ClosedTrade, PolicyState, SentOrder
+
+if TYPE_CHECKING:
+    from agents.treasury import OpenPosition
 
 
 def bar_clock(snapshot: MarketSnapshot) -> datetime:
@@ -138,6 +141,12 @@ def kill_switch_backstop(verdict: PolicyVerdict, context: PolicyContext) -> Poli
     })
 
 
+def own_quantity(lots: Iterable[OpenPosition], proposal: Proposal) -> float:
+    """How much of the proposal's asset its strategy's own lot holds, from the treasury's lots."""
+    return sum((lot.quantity for lot in lots
+                if lot.asset == proposal.asset and lot.strategy == proposal.strategy), 0.0)
+
+
 def context_record(context: PolicyContext) -> dict[str, Any]:
     """What the governor logs beside a verdict: every part of the context a rule may read."""
     return {
@@ -147,6 +156,7 @@ def context_record(context: PolicyContext) -> dict[str, Any]:
         "snapshot_tick": context.snapshot.tick,
         "snapshot_ts": context.snapshot.ts,
         "state": context.state,
+        "own_quantity": context.own_quantity,
     }
 
 
@@ -179,6 +189,7 @@ def _full_context(proposal: Proposal, assessment: RiskAssessment,
         snapshot=snapshot,
         reserved_usd_by_asset=dict(record.get("reserved_usd_by_asset") or {}),
         state=state,
+        own_quantity=record.get("own_quantity"),  # logs before strategies' books: unknown
     )
 
 

@@ -63,6 +63,9 @@ class PolicyContext:
     """The history; None only where it is unknown (then HISTORY is missing)."""
     missing: frozenset[str] = field(default_factory=frozenset)
     """Parts (of CONTEXT_PARTS) that are placeholders here, not known values."""
+    own_quantity: float | None = None
+    """How much of the proposal's asset its strategy's own lot holds (the strategy's book in
+    the treasury; the portfolio shows every lot of an asset as one position); None: unknown."""
 
     @property
     def lacking(self) -> frozenset[str]:

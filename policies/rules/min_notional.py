@@ -1,10 +1,11 @@
 """Deny trades too small to be worth their fees (typically after a resize), except the sale of
-all that is left of a position.
+all that is left of a position, or of the proposing strategy's own lot of it.
 
 A remainder below the minimum (what a liquidity resize leaves, or a long drawdown) could
 otherwise never be sold: every exit would be denied, and a strategy that enters only when flat
-would never trade again. Selling all of it sheds risk, so it passes; a partial sell or a buy
-that small is still denied, and so is a sell judged without the portfolio (it cannot be known
+would never trade again. Selling all of it sheds risk, so it passes, and so does the sale of
+all of the strategy's own lot (strategies run together each keep their own: one's remainder
+sits beside another's holding); a partial sell or a buy that small is still denied, and so is a sell judged without the portfolio (it cannot be known
 to close the position). ``sell_remainder = false`` denies such sales too (on a chain a swap
 worth cents still pays full gas).
 
@@ -51,7 +52,7 @@ class MinNotional(Rule):
 
 def _sells_all_that_is_left(context: PolicyContext, notional_usd: float) -> bool:
     """Whether the proposal, at ``notional_usd`` (after earlier resizes), sells the whole of
-    the asset's position."""
+    the asset's position, or the whole of its strategy's own lot of it."""
     proposal = context.proposal
     if (proposal.side is not Side.SELL or proposal.quantity is None or notional_usd <= 0
             or PORTFOLIO in context.lacking):
@@ -60,4 +61,5 @@ def _sells_all_that_is_left(context: PolicyContext, notional_usd: float) -> bool
     if held is None or held.quantity <= 0:
         return False
     selling = proposal.quantity * min(1.0, notional_usd / proposal.notional_usd)
-    return selling >= held.quantity
+    own = context.own_quantity
+    return selling >= held.quantity or (own is not None and 0 < own <= selling)

@@ -68,14 +68,20 @@ def test_every_verdict_is_logged_with_a_context_that_judges_the_same_again(tmp_p
     decisions = [stages for stages in by_decision(engine).values()
                  if {"PolicyAllowed", "PolicyDenied"} & set(stages)]
     assert len(decisions) > 10
+    sells = 0
     for stages in decisions:
         logged = stages.get("PolicyAllowed") or stages["PolicyDenied"]
         context = context_from_log(stages)
         assert context.missing == frozenset() and context.state is not None
+        proposal = stages["ProposalCreated"]["proposal"]
+        held = context.portfolio.quantity(proposal["action"].get("sell") or "")
+        if "sell" in proposal["action"]:  # one strategy: its lot is the whole position
+            assert context.own_quantity == pytest.approx(held)
+            sells += 1
         rejudged = governor.policy.evaluate(context)
         expected = {k: v for k, v in logged.items() if k != "context"}
         assert rejudged.model_dump(mode="json") == expected
-    assert verify(engine).ok
+    assert sells > 3 and verify(engine).ok
 
 
 def test_the_policy_clock_is_the_bar_time_in_a_replayed_market(tmp_path, db_url):

@@ -79,6 +79,19 @@ def test_a_sale_of_all_that_is_left_of_a_position_passes_min_notional_however_sm
     assert not engine.evaluate(closing(buy, 0.0001)).allowed
 
 
+def test_the_sale_of_all_of_a_strategys_own_lot_passes_min_notional_however_small(tmp_path):
+    """Strategies run together each keep their own lot: one's dust remainder sits beside
+    another's holding, and the asset's whole position is never what it sells."""
+    engine = engine_with(tmp_path, NOTIONAL)
+    beside = context(notional=0.5, sell=True, holdings={"BTC": 2.0})  # its 0.0001 and another's
+    assert not engine.evaluate(closing(beside, 0.0001)).allowed  # its own lot unknown
+    own = dataclasses.replace(beside, own_quantity=0.0001)
+    assert engine.evaluate(closing(own, 0.0001)).allowed
+    assert not engine.evaluate(closing(own, 0.00005)).allowed  # part of its lot
+    nothing = dataclasses.replace(beside, own_quantity=0.0)  # no lot of its own: no exception
+    assert not engine.evaluate(closing(nothing, 0.0001)).allowed
+
+
 def test_a_dust_sale_resized_by_an_earlier_rule_or_judged_without_the_portfolio_is_denied(tmp_path):
     rule = engine_with(tmp_path, NOTIONAL).rules[-1]
     assert rule.id == "min_notional"
