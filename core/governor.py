@@ -1,5 +1,5 @@
-"""The governor: runs the tick in DESIGN.md's order and owns the kill switch
-(core/governor_switch.py).
+"""The governor: runs the tick in DESIGN.md's order, owns the kill switch
+(core/governor_switch.py) and keeps the run's books (core/governor_books.py).
 
 observe → settle fills → apply → sentiment → propose → assess → policy → review → human gate →
 execute, with every stage of every decision appended to the decision log, and the log flushed at
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.gate import final_tier
+from core.governor_books import RunBooks
 from core.governor_switch import KillSwitchControl
 from core.human_gate import HumanGate
 from core.log_payloads import portfolio_summary, request_summary, snapshot_summary
@@ -66,7 +67,7 @@ APPROVAL_STAGE = {
 }
 
 
-class Governor(KillSwitchControl):
+class Governor(KillSwitchControl, RunBooks):
     def __init__(
         self,
         *,
@@ -150,58 +151,6 @@ class Governor(KillSwitchControl):
             "tick": snapshot.tick, "bar_ts": snapshot.ts, "age_s": age_s,
             "limit_s": self.stale_after_s})
         return True
-
-    def coast(self, tick: int) -> PortfolioState:
-        """A bar where nothing can act (core/event_loop.py): mark the treasury to its closes and
-        keep the books a whole tick would keep; no snapshot, no proposals, no log entries."""
-        ts, prices = self.rt.call("market_intel", "marks", tick)
-        portfolio = self.rt.call("treasury", "mark", tick=tick, ts=ts,
-                                 prices=self._with_receipts(prices, ts))
-        self.history.observe(now=ts, equity_usd=portfolio.equity_usd)  # bar_clock's "now"
-        self._end_tick(ts, portfolio)
-        return portfolio
-
-    def coast_span(self, ticks: range) -> PortfolioState:
-        """``coast`` over a run of bars in one pass (one call to market intel and treasury):
-        the same equity, history and books as coasting them one by one. Bars whose receipt
-        prices come from the executor coast one by one."""
-        held = self.state.portfolio.positions.keys() if self.state.portfolio else ()
-        if len(ticks) < 2 or self.lendable & set(held):
-            for tick in ticks:
-                portfolio = self.coast(tick)
-            return portfolio
-        times, closes = self.rt.call("market_intel", "marks_span", ticks.start, ticks.stop)
-        equity, portfolio = self.rt.call("treasury", "mark_span", tick=ticks[-1], ts=times[-1],
-                                         closes=closes)
-        self.history.observe_span(times=times, equity_usd=equity)
-        state = self.state
-        state.ticks += len(ticks)
-        state.equity.extend(equity)
-        state.times.extend(times)
-        state.holding.extend([self._exposed(portfolio)] * len(ticks))
-        state.portfolio = portfolio
-        return portfolio
-
-    def _with_receipts(self, prices: dict[str, float], ts: datetime,
-                       fills: list[Fill] = ()) -> dict[str, float]:
-        """Market closes plus each lending receipt's value from the executor, asked only while
-        the treasury holds a receipt (or one was just filled)."""
-        held = self.state.portfolio.positions.keys() if self.state.portfolio else ()
-        if self.lendable & {*held, *(fill.asset for fill in fills)}:
-            prices = {**prices, **self.rt.call("executor", "receipt_prices", ts=ts)}
-        return prices
-
-    def _end_tick(self, ts: datetime, portfolio: PortfolioState) -> None:
-        self.state.ticks += 1
-        self.state.equity.append(portfolio.equity_usd)
-        self.state.times.append(ts)
-        self.state.holding.append(self._exposed(portfolio))
-        self.state.portfolio = portfolio
-
-    def _exposed(self, portfolio: PortfolioState) -> bool:
-        """Whether the portfolio holds a market position (not just lending receipts)."""
-        return any(p.quantity > 0 for asset, p in portfolio.positions.items()
-                   if asset not in self.lendable)
 
     def run(
         self,
