@@ -67,6 +67,12 @@ def _seeded_uuid4(seed: int):
     return lambda: uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """The panel's async tests (marked ``anyio``; its plugin comes with httpx) run on asyncio."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def seeded_run(tmp_path_factory) -> SeededRun:
     """The deterministic run described above, built once for the whole test session."""

@@ -33,17 +33,10 @@ async def wait_for_rows(pilot, selector: str, *, at_least: int = 1) -> DataTable
     raise AssertionError(f"{selector} never showed {at_least} rows")
 
 
-async def wait_for_sized_columns(pilot, selector: str) -> DataTable:
-    """The table once every column is wider than its header: it sizes its columns to the rows
-    on an idle refresh after they are added, which a loaded machine may not have reached."""
-    table = pilot.app.screen.query_one(selector, DataTable)
-    for _ in range(100):
-        columns = table.columns.values()
-        if all(column.content_width > len(column.label) for column in columns):
-            await pilot.pause()  # and drawn at those widths
-            return table
-        await pilot.pause(0.05)
-    raise AssertionError(f"{selector}'s columns never outgrew their headers")
+def row_text(table: DataTable, row) -> list[str]:
+    """The plain text of a row's cells, by key or by index."""
+    cells = table.get_row_at(row) if isinstance(row, int) else table.get_row(row)
+    return [str(cell) for cell in cells]
 
 
 def help_text(app) -> str:

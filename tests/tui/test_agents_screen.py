@@ -16,7 +16,7 @@ from state.db import make_engine
 from state.decision_log import DecisionLog, read_entries
 from tests.integration.support import market, settings, write_policy
 from tests.tui.conftest import seeded_panel
-from tests.tui.support import help_text, visible, wait_for_rows, wait_for_text
+from tests.tui.support import help_text, row_text, visible, wait_for_rows, wait_for_text
 from tui.actors import AgentLink
 from tui.agents_view import AGENTS
 from tui.app import QuorumApp
@@ -33,11 +33,6 @@ STAGES = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_without_a_system_each_agent_shows_its_trail_in_the_log(seeded_run):
     entries = read_entries(seeded_run.engine)
     latest = {agent: [e for e in entries if e.stage in stages][-1]
@@ -47,8 +42,8 @@ async def test_without_a_system_each_agent_shows_its_trail_in_the_log(seeded_run
         await pilot.press("H")
         table = await wait_for_rows(pilot, "#agents", at_least=len(AGENTS))
         proposals = await wait_for_rows(pilot, "#proposals", at_least=2)
-        rows = {agent: table.get_row(agent) for agent in AGENTS}
-        strategies = {key.value: proposals.get_row(key) for key in proposals.rows}
+        rows = {agent: row_text(table, agent) for agent in AGENTS}
+        strategies = {key.value: row_text(proposals, key) for key in proposals.rows}
     for agent, entry in latest.items():
         _, status, seen, restarts, latency, error, _, health = rows[agent]
         assert (status, seen) == ("log only", f"{entry.logged_at:%m-%d %H:%M:%S}"), agent
@@ -63,8 +58,7 @@ async def test_without_a_system_each_agent_shows_its_trail_in_the_log(seeded_run
             by_strategy[entry.payload["proposal"]["strategy"]] = entry.decision_id
     assert {name: row[1] for name, row in strategies.items()} == by_strategy
     pending = [e.decision_id for e in entries if e.stage == "ApprovalRequested"][-1]
-    assert [row[3].plain for row in strategies.values() if row[1] == pending] == \
-        ["awaiting approval"]
+    assert [row[3] for row in strategies.values() if row[1] == pending] == ["awaiting approval"]
 
 
 async def test_question_mark_lists_the_agents_key(seeded_run):
@@ -108,11 +102,11 @@ async def test_attached_to_a_ray_system_every_agent_answers_live(tmp_path, db_ur
             await pilot.press("H")
             table = await wait_for_rows(pilot, "#agents", at_least=len(AGENTS))
             for _ in range(100):
-                statuses = [table.get_row(agent)[1] for agent in AGENTS]
+                statuses = [row_text(table, agent)[1] for agent in AGENTS]
                 if statuses == ["live"] * len(AGENTS):
                     break
                 await pilot.pause(0.1)
-            rows = {agent: table.get_row(agent) for agent in AGENTS}
+            rows = {agent: row_text(table, agent) for agent in AGENTS}
             await pilot.press("D")
             totals = await wait_for_text(pilot, "#totals", "treasury actor")
         portfolio = runtime.call("treasury", "portfolio")

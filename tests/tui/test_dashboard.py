@@ -19,11 +19,6 @@ from tui.store import PanelStore
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def logged_portfolio(engine) -> dict:
     """What the log says, worked out from the raw entries without the panel's code."""
     entries = read_entries(engine)

@@ -8,7 +8,7 @@ import getpass
 from collections import Counter
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from core.governor import Governor
 from core.human_gate import QueueGate
@@ -21,17 +21,13 @@ from state.db import make_engine
 from state.decision_log import DecisionLog
 from state.orders import OrderStore
 from tests.integration.support import market, settings, write_policy
+from tests.tui.support import row_text, wait_for_rows
 from tui.app import QuorumApp
 from tui.store import PanelStore
 
 ME = getpass.getuser()
 SIZE = (100, 30)
 pytestmark = pytest.mark.anyio  # anyio's pytest plugin (anyio comes with httpx) runs these
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -66,22 +62,13 @@ async def wait_until(pilot, condition, *, what: str) -> None:
     raise AssertionError(f"{what} never happened")
 
 
-async def wait_for_rows(pilot, table_id: str, *, at_least: int = 1) -> DataTable:
-    table = pilot.app.screen.query_one(table_id, DataTable)
-    for _ in range(50):
-        await pilot.pause(0.05)
-        if table.row_count >= at_least:
-            return table
-    raise AssertionError(f"{table_id} never showed {at_least} rows")
-
-
 async def test_approving_in_the_panel_lets_the_executor_fill_exactly_that_order(system):
     governor, queue, engine, tick = system
     request = queue.list()[0]
     app = panel(engine)
     async with app.run_test(size=SIZE) as pilot:
         table = await wait_for_rows(pilot, "#pending")
-        assert table.get_row(request.request_id)[0] == request.request_id
+        assert row_text(table, request.request_id)[0] == request.request_id
         await pilot.press("a")
         assert app.screen.__class__.__name__ == "Confirm"
         await pilot.press("y")
@@ -166,7 +153,7 @@ async def test_the_decision_log_screen_lists_filters_traces_and_verifies(system)
         await pilot.press("slash", *"awaiting")
         await pilot.pause(1.5)  # the next refresh applies the filter
         assert table.row_count >= 1
-        shown = {table.get_row_at(i)[2].plain for i in range(table.row_count)}
+        shown = {row_text(table, i)[2] for i in range(table.row_count)}
         assert shown == {"awaiting approval"}
         await pilot.press(*"-no-such-thing")
         for _ in range(50):
@@ -185,7 +172,7 @@ async def test_the_policy_screen_shows_tiers_limits_and_the_rules_that_fired_tod
         assert "tiers, by the notional of one trade" in limits and "max_notional" in limits
         table = await wait_for_rows(pilot, "#fired")
         shown = {(row[0], row[1]): int(row[2])
-                 for row in (table.get_row_at(i) for i in range(table.row_count))}
+                 for row in (row_text(table, i) for i in range(table.row_count))}
     expected = Counter(
         (firing["rule"], firing["effect"])
         for entry in DecisionLog(engine).entries()

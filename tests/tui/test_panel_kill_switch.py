@@ -22,11 +22,6 @@ from tests.tui.test_panel import SIZE, panel, wait_until
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def fills(db_url: str, side: str, ticks: range) -> int:
     """Fills on ``side`` whose bar is in ``ticks``, read from the decision log."""
     path = db_url.removeprefix("sqlite:///")

@@ -17,6 +17,7 @@ from textual.worker import Worker
 
 from tui.agents_view import AgentRow, StrategyProposal, merge
 from tui.styles import outcome_text
+from tui.tables import replace_rows
 
 REFRESH_S = 1.0
 
@@ -83,13 +84,9 @@ class AgentsScreen(Screen):
     def _show(self, rows: list[AgentRow], proposals: list[StrategyProposal]) -> None:
         table = self.query_one("#agents", DataTable)
         cursor = table.cursor_row
-        table.clear()
-        for row in rows:
-            table.add_row(*_cells(row), key=row.agent)
+        replace_rows(table, ((_cells(row), row.agent) for row in rows))
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
         strategies = self.query_one("#proposals", DataTable)
-        strategies.clear()
-        for p in proposals:
-            strategies.add_row(p.strategy, p.decision_id, p.proposal, outcome_text(p.outcome),
-                               _when(p.at), key=p.strategy)
+        replace_rows(strategies, (((p.strategy, p.decision_id, p.proposal, outcome_text(p.outcome),
+                                   _when(p.at)), p.strategy) for p in proposals))

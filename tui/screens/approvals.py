@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from core.errors import ApprovalError
 from core.models import ApprovalRequest
 from tui.screens.confirm import Confirm
+from tui.tables import replace_rows
 
 REFRESH_S = 1.0
 
@@ -71,11 +72,9 @@ class ApprovalsScreen(Screen):
         table = self.query_one("#pending", DataTable)
         selected = self.selected()
         self.requests = {r.request_id: r for r in requests}
-        table.clear()
-        for r in requests:
-            table.add_row(r.request_id, _order_text(r), r.tier.value,
-                          f"{len(r.approvals)}/{r.required_approvals}", _countdown(r, now),
-                          r.status.value, key=r.request_id)
+        replace_rows(table, (((r.request_id, _order_text(r), r.tier.value,
+                               f"{len(r.approvals)}/{r.required_approvals}", _countdown(r, now),
+                               r.status.value), r.request_id) for r in requests))
         if selected is not None and selected.request_id in table.rows:
             table.move_cursor(row=table.get_row_index(selected.request_id))
         if not requests:

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tui.store import AuditStatus, DecisionRow
 from tui.styles import outcome_text
+from tui.tables import replace_rows
 
 REFRESH_S = 1.0
 
@@ -57,10 +58,8 @@ class DecisionsScreen(Screen):
         self._shown = rows
         table = self.query_one("#decisions", DataTable)
         selected = self._selected_id()
-        table.clear()
-        for row in rows:
-            table.add_row(row.decision_id, row.summary.removeprefix(row.decision_id).strip(),
-                          outcome_text(row.outcome), key=row.decision_id)
+        replace_rows(table, (((row.decision_id, row.summary.removeprefix(row.decision_id).strip(),
+                               outcome_text(row.outcome)), row.decision_id) for row in rows))
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected))
 

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from core.cli_policy import describe
+from tui.tables import replace_rows
 
 REFRESH_S = 1.0
 
@@ -42,6 +43,4 @@ class PolicyScreen(Screen):
 
     def _show(self, rows: list[tuple[str, str, int]]) -> None:
         table = self.query_one("#fired", DataTable)
-        table.clear()
-        for rule, effect, count in rows:
-            table.add_row(rule, effect, str(count))
+        replace_rows(table, (((rule, effect, str(count)), None) for rule, effect, count in rows))
