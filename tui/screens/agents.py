@@ -46,9 +46,9 @@ class AgentsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(id="source")
+        yield Static(markup=False, id="source")
         yield DataTable(id="agents", cursor_type="row", zebra_stripes=True)
-        yield Static("last proposal of each strategy", id="proposals-label")
+        yield Static("last proposal of each strategy", markup=False, id="proposals-label")
         yield DataTable(id="proposals", cursor_type="row", zebra_stripes=True)
         yield Footer()
 

@@ -42,10 +42,10 @@ class ApprovalsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(id="who")
+        yield Static(markup=False, id="who")
         yield DataTable(id="pending", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="detail-box"):
-            yield Static("no request selected", id="detail")
+            yield Static("no request selected", markup=False, id="detail")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -107,7 +107,8 @@ class ApprovalsScreen(Screen):
             self.notify("no request selected", severity="warning")
             return
         if self.app.store.read_only:
-            self.notify(f"read-only: {self.app.store.approver} may not decide", severity="error")
+            self.notify(f"read-only: {self.app.store.approver} may not decide", severity="error",
+                        markup=False)
             return
         verb = "Approve" if approve else "Reject"
         question = f"{verb} {request.request_id}: {_order_text(request)} ({request.tier.value})?"
@@ -127,9 +128,10 @@ class ApprovalsScreen(Screen):
             else:
                 result = store.reject(request, reason="rejected from the control panel")
         except ApprovalError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=8)
+            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=8,
+                                       markup=False)
         else:
             self.app.call_from_thread(
                 self.notify, f"{result.request_id}: {result.status.value} "
-                f"({len(result.approvals)}/{result.required_approvals})")
+                f"({len(result.approvals)}/{result.required_approvals})", markup=False)
         self.app.call_from_thread(self.refresh_rows)

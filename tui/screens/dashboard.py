@@ -66,13 +66,13 @@ class DashboardScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("reading the decision log…", id="totals")
-        yield Static(id="market")
-        yield Static(id="switch")
-        yield Static(id="equity-label")
+        yield Static("reading the decision log…", markup=False, id="totals")
+        yield Static(markup=False, id="market")
+        yield Static(markup=False, id="switch")
+        yield Static(markup=False, id="equity-label")
         yield Sparkline([], id="equity")
         with VerticalScroll(id="allocation-box"):
-            yield Static(id="allocation")
+            yield Static(markup=False, id="allocation")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -32,8 +32,8 @@ class DecisionsScreen(Screen):
         yield Input(placeholder="filter: id, asset, strategy, rule, outcome…", id="filter")
         yield DataTable(id="decisions", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="trace-box"):
-            yield Static("select a decision to see its trace", id="trace")
-        yield Static("audit: not checked yet", id="audit")
+            yield Static("select a decision to see its trace", markup=False, id="trace")
+        yield Static("audit: not checked yet", markup=False, id="audit")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -24,7 +24,7 @@ class KillSwitchScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("kill switch: reading…", id="state")
+        yield Static("kill switch: reading…", markup=False, id="state")
         yield Static("e engages (anyone may stop everything); r resumes (approvers only). "
                      "Both ask first and are logged with who did it.", id="help")
         yield Footer()
@@ -73,5 +73,6 @@ class KillSwitchScreen(Screen):
             else:
                 store.resume("resumed from the control panel")
         except ApprovalError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=8)
+            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=8,
+                                       markup=False)
         self.app.call_from_thread(self.refresh_state)

@@ -24,7 +24,7 @@ class PolicyScreen(Screen):
         yield Header()
         with Horizontal():
             with VerticalScroll(id="limits-box"):
-                yield Static(id="limits")
+                yield Static(markup=False, id="limits")
             yield DataTable(id="fired", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
