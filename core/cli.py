@@ -22,7 +22,12 @@ from core.cli_backtest import backtest
 from core.cli_keys import keys_app
 from core.cli_kill_switch import kill_switch_app
 from core.cli_policy import policy_app
-from core.cli_render import print_summary, progress_due, progress_line
+from core.cli_render import (
+    print_summary,
+    progress_due,
+    progress_line,
+    undecodable_argument,
+)
 from core.cli_state import DbOption, approvals_app, audit_app
 from core.cli_strategies import strategies_app
 from core.cli_tui import tui
@@ -38,7 +43,7 @@ try:  # Typer 0.2x parses with its own copy of Click; older ones with Click itse
 except ImportError:  # pragma: no cover
     from click import exceptions as click_errors  # type: ignore[no-redef]
 
-app = typer.Typer(
+app = typer.Typer(rich_markup_mode=None,
     name="quorum",
     help="Quorum: a crypto treasury run by agents, where nothing moves money without a quorum "
     "(policy engine, reviewer, and people above the policy's thresholds). Paper trading on "
@@ -289,6 +294,10 @@ def _abort() -> None:
 
 
 def main() -> None:
+    bad = undecodable_argument(sys.argv[1:])
+    if bad is not None:
+        typer.echo(f"error: the argument '{bad}' is not UTF-8 text", err=True)
+        sys.exit(2)
     try:
         configure(level="warning")
         code = app(standalone_mode=False, prog_name="quorum")  # Click's errors come here, unboxed

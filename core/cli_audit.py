@@ -12,20 +12,16 @@ from typing import Annotated
 
 import typer
 
-from core.cli_state import DbOption, audit_app
+from core.cli_state import DbOption, HeadOption, audit_app
 from core.decision_trace import summary_line, trace_lines
 from state.audit_export import export_jsonl, verify_export
-from state.db import default_db_url, mask_url, open_existing
+from state.db import default_db_url, mask_url, open_existing, sqlite_path
 from state.decision_log import latest_decision_ids, read_entries
 
-decisions_app = typer.Typer(
+decisions_app = typer.Typer(rich_markup_mode=None,
     help="Read decisions from the decision log: a list, or one decision's whole trace.",
     no_args_is_help=True,
 )
-HeadOption = Annotated[
-    str | None,
-    typer.Option(help="Head hash kept outside the file, to catch a file rewritten as a whole"),
-]
 
 
 @audit_app.command("export")
@@ -42,6 +38,9 @@ def audit_export(
     """
     _check_out(out, force=force)
     url = db or default_db_url()
+    if out.exists() and (store := sqlite_path(url)) is not None \
+            and any(out.resolve() == Path(f"{store}{end}").resolve() for end in ("", "-wal", "-shm")):
+        _fail(f"--out {out}: is the database being exported")
     engine = open_existing(url)
     try:
         result = export_jsonl(engine, out)
@@ -72,7 +71,7 @@ def audit_verify_export(
 
 @decisions_app.command("list")
 def decisions_list(
-    limit: Annotated[int, typer.Option(min=1, help="How many decisions, newest first")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many decisions, newest first")] = 20,
     db: DbOption = None,
 ) -> None:
     """List the decisions logged last: id, first entry's time, what was proposed, outcome."""

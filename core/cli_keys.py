@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from pydantic import SecretStr
 
-keys_app = typer.Typer(
+keys_app = typer.Typer(rich_markup_mode=None,
     help="Create, import and list encrypted keys: keystore v3 files (scrypt), one per name. "
     "Passwords come from $QUORUM_KEYSTORE_PASSWORD or a hidden prompt.",
     no_args_is_help=True,

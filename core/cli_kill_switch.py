@@ -9,13 +9,15 @@ from typing import Annotated
 
 import typer
 
+from core.cli_render import one_line
 from core.cli_state import DbOption
 from core.config import Settings
+from core.errors import ApprovalError
 from state.approvers import Approver, Channel, os_user
-from state.db import default_db_url, make_engine
+from state.db import default_db_url, open_existing
 from state.kill_switch import KillSwitchBoard
 
-kill_switch_app = typer.Typer(help="Engage or resume the kill switch of a running system.",
+kill_switch_app = typer.Typer(rich_markup_mode=None, help="Engage or resume the kill switch of a running system.",
                               no_args_is_help=True)
 
 AsOption = Annotated[str | None, typer.Option("--as", help="Who you are (default: your OS user)")]
@@ -25,7 +27,16 @@ ConfigOption = Annotated[
 
 
 def _board(db: str | None) -> KillSwitchBoard:
-    return KillSwitchBoard(make_engine(db or default_db_url()))
+    """The board in the running system's database: never a new one, so a mistyped --db is an
+    error, not a switch engaged where no run will ever look."""
+    return KillSwitchBoard(open_existing(db or default_db_url()))
+
+
+def _who(as_: str | None) -> Approver:
+    name = as_ if as_ is not None else os_user() or "unknown"
+    if not name.strip():
+        raise ApprovalError("--as is blank: the kill switch records who acted")
+    return Approver(Channel.CLI, name.strip())
 
 
 @kill_switch_app.command("engage")
@@ -35,9 +46,8 @@ def engage(
     db: DbOption = None,
 ) -> None:
     """Engage: a running governor refuses every new entry from its next tick; exits still run."""
-    who = str(Approver(Channel.CLI, as_ or os_user() or "unknown"))
-    command = _board(db).engage(by=who, reason=reason)
-    typer.echo(f"kill switch ENGAGED by {command.by}: {command.reason}")
+    command = _board(db).engage(by=str(_who(as_)), reason=reason)
+    typer.echo(f"kill switch ENGAGED by {one_line(command.by)}: {one_line(command.reason)}")
 
 
 @kill_switch_app.command("resume")
@@ -48,13 +58,13 @@ def resume(
     db: DbOption = None,
 ) -> None:
     """Resume trading; only a person on the [approvals] cli allowlist may."""
-    approver = Approver(Channel.CLI, as_ or os_user() or "unknown")
+    approver = _who(as_)
     if Settings.load(config).approvals.person(approver) is None:
         typer.echo(f"error: {approver} may not resume (not on the [approvals] cli allowlist)",
                    err=True)
         raise typer.Exit(2)
     command = _board(db).resume(by=str(approver), reason=reason)
-    typer.echo(f"kill switch RESUMED by {command.by}")
+    typer.echo(f"kill switch RESUMED by {one_line(command.by)}")
 
 
 @kill_switch_app.command("status")
@@ -62,8 +72,8 @@ def status(db: DbOption = None) -> None:
     """Whether the kill switch is engaged, since when and by whom."""
     latest = _board(db).latest()
     if latest is None or not latest.engaged:
-        since = f" (resumed by {latest.by} at {latest.at:%Y-%m-%d %H:%M:%SZ})" if latest else ""
+        since = f" (resumed by {one_line(latest.by)} at {latest.at:%Y-%m-%d %H:%M:%SZ})" if latest else ""
         typer.echo(f"kill switch off{since}")
     else:
-        typer.echo(f"kill switch ENGAGED by {latest.by} at {latest.at:%Y-%m-%d %H:%M:%SZ}: "
-                   f"{latest.reason}")
+        typer.echo(f"kill switch ENGAGED by {one_line(latest.by)} at "
+                   f"{latest.at:%Y-%m-%d %H:%M:%SZ}: {one_line(latest.reason)}")

@@ -13,12 +13,13 @@ import typer
 
 from core.cli_state import DbOption
 from core.errors import ConfigError
+from core.models import Side
 from policies.engine import PolicyEngine
 from policies.replay import Replayed, replay
 from state.db import default_db_url, mask_url, open_existing
 from state.decision_log import DecisionLog
 
-policy_app = typer.Typer(help="Check a policy file; replay logged decisions under another one.",
+policy_app = typer.Typer(rich_markup_mode=None, help="Check a policy file; replay logged decisions under another one.",
                          no_args_is_help=True)
 
 
@@ -97,15 +98,20 @@ def summary(results: list[Replayed]) -> list[str]:
     to_denied = [r for r in flips if r.was_allowed]
     undetermined = sum(1 for r in results if not r.determined)
     tiers = sum(1 for r in results if r.tier_changed and not r.flipped)
-    known = [r.realised_pnl_usd for r in to_denied if r.realised_pnl_usd is not None]
+    # a round trip's PnL is on its entry and on its exit alike: summed once, at the entry
+    entries = [r for r in to_denied if r.proposal.side is not Side.SELL]
+    known = [r.realised_pnl_usd for r in entries if r.realised_pnl_usd is not None]
     lines = [(
         f"{len(flips)} would flip ({len(to_denied)} allowed -> denied, "
         f"{len(flips) - len(to_denied)} denied -> allowed), {tiers} would change tier only, "
         f"{undetermined} undetermined (the log lacks context)"
     )]
-    if to_denied:
-        lines.append(f"realised PnL of the decisions it would have denied: {sum(known):,.2f} "
-                     f"({len(known)} of {len(to_denied)} known)")
+    if entries:
+        lines.append(f"realised PnL of the entries it would have denied: {sum(known):,.2f} "
+                     f"({len(known)} of {len(entries)} known)")
+    if exits := len(to_denied) - len(entries):
+        lines.append(f"{exits} exits it would have denied: not summed (an exit's PnL is its "
+                     "round trip's, summed at the entry)")
     return lines
 
 

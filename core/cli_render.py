@@ -80,3 +80,21 @@ def _books(books: dict[str, tuple[int, float]]) -> str:
     """Each strategy's round trips and PnL (open lots at the last mark), for runs of several."""
     return " · ".join(f"{name} {count} trade{'s' * (count != 1)} PnL {pnl:+,.2f}"
                       for name, (count, pnl) in books.items())
+
+
+def one_line(text: str) -> str:
+    """Free text someone typed (a reason, a name), safe to print on one line: a newline or other
+    control character is shown escaped, so it cannot forge a line of the command's output."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
+def undecodable_argument(argv: list[str]) -> str | None:
+    """The first argument that is not UTF-8 text (Python keeps such bytes as lone surrogates,
+    which no database, log or terminal can take), as it can be shown."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return None

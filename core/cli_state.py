@@ -11,11 +11,13 @@ log that verifies).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from core.cli_render import one_line
 from core.config import Settings
 from core.errors import ApprovalError
 from core.models import ApprovalRequest, ApprovalStatus
@@ -24,9 +26,34 @@ from state.approvers import Approver, Channel, os_user
 from state.db import default_db_url, mask_url, open_existing
 from state.decision_log import verify
 
+
+def _given_db(value: str | None) -> str | None:
+    """An empty --db (an unset ``$VAR`` in ``--db "$VAR"``) would mean the default database."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("is empty (leave --db out for the default database)")
+    return value
+
+
+def _head_hash(value: str | None) -> str | None:
+    """A head hash as `quorum audit verify` prints it; case does not matter, anything else is a
+    mistyped hash, not a log cut short."""
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", value.strip()):
+        raise typer.BadParameter(f"{value!r} is not a head hash (64 hex digits, as "
+                                 "`quorum audit verify` prints it)")
+    return value.strip().lower()
+
+
+HeadOption = Annotated[
+    str | None,
+    typer.Option("--head", callback=_head_hash,
+                 help="Head hash kept outside the database or file, to catch a cut, added or rewritten tail"),
+]
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL or SQLite file path (default: quorum.db in the user data dir, or $QUORUM_DB)"),
+    typer.Option("--db", callback=_given_db,
+                 help="Database URL or SQLite file path (default: quorum.db in the user data dir, or $QUORUM_DB)"),
 ]
 AsOption = Annotated[
     str | None,
@@ -37,8 +64,8 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="Config TOML whose approvals.cli list says who may decide (default: only your OS user)"),
 ]
 
-approvals_app = typer.Typer(help="List and decide requests waiting for people.", no_args_is_help=True)
-audit_app = typer.Typer(help="Check the hash-chained decision log.", no_args_is_help=True)
+approvals_app = typer.Typer(rich_markup_mode=None, help="List and decide requests waiting for people.", no_args_is_help=True)
+audit_app = typer.Typer(rich_markup_mode=None, help="Check the hash-chained decision log.", no_args_is_help=True)
 
 
 def _queue(db: str | None, config: Path | None = None) -> ApprovalQueue:
@@ -57,19 +84,22 @@ def _line(r: ApprovalRequest, refused: int = 0) -> str:
 
 
 def _refusal_line(refusal: ApprovalRefusal) -> str:
-    return f"{refusal} at {refusal.refused_at:%Y-%m-%d %H:%M:%S}Z: {refusal.reason}"
+    return one_line(f"{refusal} at {refusal.refused_at:%Y-%m-%d %H:%M:%S}Z: {refusal.reason}")
 
 
 @approvals_app.command("list")
 def approvals_list(
-    status: Annotated[ApprovalStatus, typer.Option(help="Only requests with this status")] = ApprovalStatus.PENDING,
+    status: Annotated[ApprovalStatus | None, typer.Option(help="Only requests with this status [default: pending]")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every request, whatever its status")] = False,
     db: DbOption = None,
 ) -> None:
     """List approval requests (pending ones by default), newest first, with refused attempts."""
+    if all_ and status is not None:
+        typer.echo("error: --all lists every status; leave out --status", err=True)
+        raise typer.Exit(2)
     queue = _queue(db)
     queue.expire_due()
-    wanted = None if all_ else status
+    wanted = None if all_ else status or ApprovalStatus.PENDING
     requests = queue.list(wanted)
     if not requests:
         typer.echo("no requests" + (f" with status {wanted.value}" if wanted else ""))
@@ -84,13 +114,15 @@ def approvals_list(
 def approvals_show(request_id: str, db: DbOption = None) -> None:
     """Show one request with the exact order it binds and any refused attempts on it."""
     queue = _queue(db)
+    queue.expire_due()  # as `list` does: a request past its expiry is expired, not pending
     r = queue.get(request_id)
     typer.echo(_line(r))
     typer.echo(f"  payload hash  {r.payload_hash}")
     typer.echo(f"  order         {r.order.model_dump_json()}")
     typer.echo(f"  approvals     {', '.join(r.approvals) or 'none'}")
     if r.decided_by:
-        typer.echo(f"  decided by    {r.decided_by} at {r.decided_at}  {r.reason or ''}".rstrip())
+        typer.echo(f"  decided by    {one_line(r.decided_by)} at {r.decided_at}  "
+                   f"{one_line(r.reason or '')}".rstrip())
     for refusal in queue.refusals([request_id]):
         typer.echo(f"  {_refusal_line(refusal)}")
 
@@ -120,7 +152,7 @@ def approvals_reject(
 @audit_app.command("verify")
 def audit_verify(
     db: DbOption = None,
-    head: Annotated[str | None, typer.Option(help="Head hash kept outside the database, to catch cut or added tails")] = None,
+    head: HeadOption = None,
 ) -> None:
     """Walk the whole decision log; exit 0 with `OK <n> entries head=<hash>`, or 1 naming the first bad entry."""
     url = db or default_db_url()

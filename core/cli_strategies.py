@@ -18,7 +18,7 @@ from pydantic_core import to_jsonable_python
 
 from agents.strategies.base import Strategy, StrategyConfig, registry
 
-strategies_app = typer.Typer(help="The strategy plugins and their parameters.",
+strategies_app = typer.Typer(rich_markup_mode=None, help="The strategy plugins and their parameters.",
                              no_args_is_help=True)
 
 _LIMITS = {annotated_types.Ge: ("ge", ">="), annotated_types.Gt: ("gt", ">"),

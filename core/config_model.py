@@ -1,4 +1,5 @@
-"""The base of every table a person writes: frozen, unknown keys are errors, true is no number.
+"""The base of every table a person writes: frozen, unknown keys are errors, true is no number,
+and inf or nan (both valid TOML) are no setting.
 
 pydantic's lax mode reads ``true`` as 1 wherever a number belongs, so ``slow = true`` would
 run a one-bar average and ``[risk] fraction = true`` would let every entry use all the equity.
@@ -15,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 
 class ConfigModel(BaseModel):
-    """A config table: frozen, unknown keys refused, no true/false where a number belongs."""
+    """A config table: frozen, unknown keys refused, no true/false where a number belongs, every
+    number finite (``approval_expiry_s = inf`` passed the check and broke the first request)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -131,6 +131,11 @@ def _parse(url: str) -> tuple[URL, str]:
         raise ConfigError(f"database URL {shown!r} is not a valid SQLAlchemy URL") from None
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file a database URL (or plain path) names, if it is a SQLite file; else None."""
+    return _sqlite_file(_parse(url)[0])
+
+
 def _sqlite_file(url: URL) -> Path | None:
     """The file behind a SQLite URL; None for other backends, memory and ``file:`` URIs."""
     if url.get_backend_name() != "sqlite":

@@ -202,8 +202,17 @@ def read_entries(engine: Engine, decision_id: str | None = None) -> list[Decisio
     stmt = select(_TABLE).order_by(_COLUMNS.index)
     if decision_id is not None:
         stmt = stmt.where(_COLUMNS.decision_id == decision_id)
-    with engine.connect() as conn:
-        return [_entry_from_row(row) for row in conn.execute(stmt)]
+    try:
+        with engine.connect() as conn:
+            return [_entry_from_row(row) for row in conn.execute(stmt)]
+    except ValueError:  # bad JSON, text or time in a row: the chain walk names which and why
+        raise AuditError(_unreadable(engine)) from None
+
+
+def _unreadable(engine: Engine) -> str:
+    result = verify(engine)
+    where = result.problem if not result.ok else "a row does not read back"
+    return f"the decision log cannot be read: {where} (`quorum audit verify` checks it all)"
 
 
 def latest_decision_ids(engine: Engine, *, limit: int) -> list[str]:

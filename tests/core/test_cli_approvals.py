@@ -128,3 +128,27 @@ def test_a_bad_approvals_section_is_one_error_line_naming_file_and_key(tmp_path,
                              "--db", db_url))
     assert line.startswith(f"error: {path}: approvals.telegram: alice = '@alice' is a username")
     assert queue.get(request_id).status is ApprovalStatus.PENDING and queue.refusals() == []
+
+
+def test_show_reports_a_request_past_its_expiry_as_expired(db_url):
+    """As `list` does; `show` said pending for a request nobody can approve any more."""
+    engine = make_engine(db_url)
+    queue = ApprovalQueue(engine, clock=lambda: datetime(2024, 1, 1, tzinfo=UTC))
+    request_id = _request(queue, 0)
+    engine.dispose()
+    shown = quorum("approvals", "show", request_id, "--db", db_url)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split()[:2] == [request_id, "expired"]
+
+
+def test_an_unknown_request_is_named_and_nothing_is_recorded(queue, db_url, config):
+    for who in ("alice", "mallory"):
+        result = quorum("approvals", "approve", "a-nosuch", "--as", who, "--config", config,
+                        "--db", db_url)
+        assert error_line(result) == "error: no approval request 'a-nosuch'"
+    assert queue.refusals() == []
+
+
+def test_all_and_a_status_together_are_refused(queue, db_url):
+    result = quorum("approvals", "list", "--all", "--status", "approved", "--db", db_url)
+    assert error_line(result) == "error: --all lists every status; leave out --status"

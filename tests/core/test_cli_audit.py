@@ -197,3 +197,52 @@ def test_list_prints_the_latest_decisions_newest_first(backtest_db, log):
     for line, decision_id in zip(lines, newest):
         count = sum(e.decision_id == decision_id for e in entries)
         assert line.endswith(f"{count} entries")
+
+
+# -- what a person may get wrong -----------------------------------------------------------------
+
+
+def _copy(backtest_db: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(backtest_db) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    return copy
+
+
+def test_export_never_writes_over_the_database_it_exports(backtest_db, tmp_path):
+    """With --force it used to: the whole log, queue and orders gone, replaced by JSONL."""
+    copy = _copy(backtest_db, tmp_path)
+    before = copy.read_bytes()
+    result = quorum("audit", "export", "--db", str(copy), "--out", str(copy), "--force")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: --out {copy}: is the database being exported"
+    assert copy.read_bytes() == before
+
+
+def test_a_head_is_read_in_any_case_and_a_mistyped_one_is_no_cut_log(backtest_db, log):
+    _, head = log
+    upper = quorum("audit", "verify", "--db", str(backtest_db), "--head", head.upper())
+    assert upper.returncode == 0 and upper.stdout.strip().endswith(f"head={head}")
+    for command in (["audit", "verify", "--db", str(backtest_db)], ["audit", "verify-export",
+                                                                    str(backtest_db)]):
+        typo = quorum(*command, "--head", "c4e2f5")
+        assert typo.returncode == 2 and typo.stdout == ""
+        assert "error: --head: 'c4e2f5' is not a head hash (64 hex digits" in typo.stderr
+
+
+@pytest.mark.parametrize(("column", "value", "problem"), [
+    ("payload_json", "{not json", "payload is not valid JSON"),
+    ("logged_at", "garbage", "logged_at 'garbage' is not a timestamp"),
+])
+def test_a_row_that_does_not_read_back_is_named_in_one_line(backtest_db, log, tmp_path, column,
+                                                             value, problem):
+    entries, _ = log
+    copy = _copy(backtest_db, tmp_path)
+    with sqlite3.connect(copy) as con:
+        con.execute(f'UPDATE decision_log SET {column} = ? WHERE "index" = 5', (value,))
+    expected = (f"error: the decision log cannot be read: entry 5: {problem} "
+                "(`quorum audit verify` checks it all)")
+    for command in (["decisions", "list", "--limit", "1000"],
+                    ["decisions", "show", entries[5].decision_id]):
+        result = quorum(*command, "--db", str(copy))
+        assert (result.returncode, result.stderr.strip()) == (2, expected), result.stderr

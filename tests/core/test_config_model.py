@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 import core.chain.sender  # noqa: F401  (defines SenderConfig)
 from agents.strategies.base import registry
 from core.config import Settings
-from core.config_model import ConfigModel, _numbers_only
+from core.config_model import ConfigModel, _leaves, _numbers_only
 from core.errors import ConfigError
 from policies.base import rules
 from policies.engine import DEFAULT_POLICY, PolicyEngine
@@ -48,6 +49,32 @@ def test_every_number_field_refuses_true_and_false(cls, name):
         with pytest.raises(ValidationError) as info:
             cls.model_validate({name: value})
         assert any(e["loc"] == (name,) for e in info.value.errors()), info.value
+
+
+FLOAT_FIELDS = [(cls, name) for cls, name in NUMBER_FIELDS
+                if set(_leaves(cls.model_fields[name].annotation)) <= {float, int, type(None)}
+                and float in _leaves(cls.model_fields[name].annotation)]
+
+
+@pytest.mark.parametrize(("cls", "name"), FLOAT_FIELDS,
+                         ids=[f"{c.__name__}.{n}" for c, n in FLOAT_FIELDS])
+def test_every_float_field_refuses_inf_and_nan(cls, name):
+    """Both are valid TOML: `approval_expiry_s = inf` passed `quorum policy check` and broke the
+    first approval request."""
+    for value in (math.inf, -math.inf, math.nan):
+        with pytest.raises(ValidationError) as info:
+            cls.model_validate({name: value})
+        assert any(e["loc"] == (name,) and e["type"] == "finite_number"
+                   for e in info.value.errors()), info.value
+
+
+def test_a_policy_given_inf_names_the_key(tmp_path: Path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEFAULT_POLICY.read_text().replace("approval_expiry_s = 900",
+                                                         "approval_expiry_s = inf"))
+    with pytest.raises(ConfigError) as info:
+        PolicyEngine.load(policy)
+    assert str(info.value) == f"{policy}: tiers.approval_expiry_s: Input should be a finite number"
 
 
 def test_a_boolean_inside_a_list_or_table_of_numbers_is_refused_too():

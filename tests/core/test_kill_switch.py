@@ -80,6 +80,7 @@ def quorum(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_cli_engages_shows_and_resumes_only_for_an_approver(tmp_path, db_url):
+    make_engine(db_url).dispose()  # the running system's database
     config = tmp_path / "quorum.toml"
     config.write_text('[approvals]\ncli = ["alice"]\n', encoding="utf-8")
     assert quorum("status", "--db", db_url).stdout.strip() == "kill switch off"
@@ -95,3 +96,38 @@ def test_the_cli_engages_shows_and_resumes_only_for_an_approver(tmp_path, db_url
     assert resumed.returncode == 0, resumed.stderr
     assert quorum("status", "--db", db_url).stdout.startswith("kill switch off (resumed by "
                                                                 "'alice' via cli")
+
+
+def test_the_cli_never_engages_a_database_no_run_will_read(tmp_path, db_url):
+    """A mistyped --db used to get a fresh database, a switch engaged in it and exit 0, while the
+    real system traded on; an empty --db (an unset $VAR) meant the default database."""
+    typo = tmp_path / "quorom.db"
+    for args in (("engage", "--reason", "stop"), ("status",)):
+        result = quorum(*args, "--db", str(typo))
+        assert result.returncode == 2
+        assert result.stderr.strip() == f"error: no Quorum database at {typo}"
+        assert not typo.exists()
+    empty = quorum("engage", "--reason", "stop", "--db", "")
+    assert empty.returncode == 2 and "error: --db: is empty" in empty.stderr
+
+
+def test_what_the_cli_prints_of_a_reason_stays_on_its_line(db_url):
+    make_engine(db_url).dispose()
+    forged = "drill\nkill switch off"
+    engaged = quorum("engage", "--reason", forged, "--as", "bob", "--db", db_url)
+    assert engaged.returncode == 0, engaged.stderr
+    assert engaged.stdout.splitlines() == ["kill switch ENGAGED by 'bob' via cli: drill\\nkill switch off"]
+    status = quorum("status", "--db", db_url).stdout.splitlines()
+    assert len(status) == 1 and status[0].endswith(": drill\\nkill switch off")
+    assert KillSwitchBoard(make_engine(db_url)).latest().reason == forged  # kept as typed
+    blank = quorum("engage", "--reason", "x", "--as", "   ", "--db", db_url)
+    assert blank.returncode == 2 and "--as is blank" in blank.stderr
+
+
+def test_an_argument_that_is_not_utf8_is_one_line_and_changes_nothing(db_url):
+    make_engine(db_url).dispose()
+    result = subprocess.run([sys.executable, "-m", "core.cli", "kill-switch", "engage", "--reason",
+                             b"bad \xff byte", "--db", db_url], capture_output=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.decode() == "error: the argument 'bad \\xff byte' is not UTF-8 text\n"
+    assert KillSwitchBoard(make_engine(db_url)).latest() is None

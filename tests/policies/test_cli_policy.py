@@ -101,7 +101,7 @@ def test_replay_under_the_same_policy_flips_nothing(logged_run):
 
 
 def test_replay_lists_the_decisions_a_stricter_policy_would_flip_with_their_realised_pnl(logged_run):
-    url, entries, _, tmp = logged_run
+    url, entries, closed, tmp = logged_run
     smallest_entry = min(e.payload["notional_usd"] for e in entries if e.stage == "OrderSubmitted"
                          and e.payload["side"] == "buy")
     strict = write(tmp, BASE.format(auto_max=100_000)
@@ -115,8 +115,11 @@ def test_replay_lists_the_decisions_a_stricter_policy_would_flip_with_their_real
     buys_filled = {e.decision_id for e in entries if e.stage == "OrderFilled"
                    and e.payload["side"] == "buy"}
     assert {line.split()[1] for line in flips} >= buys_filled  # every entry would be denied
-    summary = result.stdout.splitlines()[-1]
-    assert summary.startswith("realised PnL of the decisions it would have denied: ")
+    # every round trip's PnL once, at its entry (it is on its exit too: summing both doubled it)
+    summary = next(line for line in result.stdout.splitlines()
+                   if line.startswith("realised PnL of the entries it would have denied: "))
+    total = float(summary.split(": ")[1].split()[0].replace(",", ""))
+    assert total == pytest.approx(sum(trade.pnl for trade in closed), abs=0.01)
 
 
 def test_realised_pnl_per_decision_matches_the_treasurys_round_trips(logged_run):
