@@ -127,7 +127,8 @@ def test_what_the_cli_prints_of_a_reason_stays_on_its_line(db_url):
 def test_an_argument_that_is_not_utf8_is_one_line_and_changes_nothing(db_url):
     make_engine(db_url).dispose()
     result = subprocess.run([sys.executable, "-m", "core.cli", "kill-switch", "engage", "--reason",
-                             b"bad \xff byte", "--db", db_url], capture_output=True, timeout=120)
+                             b"bad \xff byte", "--db", db_url],
+                            capture_output=True, timeout=120, check=False)
     assert result.returncode == 2
     assert result.stderr.decode() == "error: the argument 'bad \\xff byte' is not UTF-8 text\n"
     assert KillSwitchBoard(make_engine(db_url)).latest() is None
