@@ -1,6 +1,7 @@
 """`quorum kill-switch engage|resume|status`: stop every new entry of a running system, from
 anywhere that reaches its database. Engaging is open to anyone (stopping is always safe);
-resuming needs a person on the config's [approvals] cli allowlist. Both are logged with who."""
+resuming needs a person on the config's [approvals] cli allowlist. Both are kept with who and
+why in the database's kill_switch table; a running governor logs each one it obeys."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def _who(as_: str | None) -> Approver:
 
 @kill_switch_app.command("engage")
 def engage(
-    reason: Annotated[str, typer.Option("--reason", help="Why: kept in the decision log")],
+    reason: Annotated[str, typer.Option("--reason", help="Why: kept with the switch, and in the decision log of a run that obeys it")],
     as_: AsOption = None,
     db: DbOption = None,
 ) -> None:
