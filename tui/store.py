@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from core.decision_trace import outcome, summary_line, trace_lines
-from core.errors import ApprovalError
-from core.models import ApprovalRequest, ApprovalStatus, Stage
+from core.errors import ApprovalError, AuditError
+from core.models import ApprovalRequest, ApprovalStatus, DecisionLogEntry, Stage
 from state.approvals import ApprovalQueue
 from state.approvers import ApprovalsConfig, Approver, Channel
 from state.decision_log import latest_decision_ids, read_entries, verify
@@ -65,14 +65,21 @@ class PanelStore:
         """The latest decisions, newest first; ``needle`` filters on id, summary and outcome."""
         rows = []
         for decision_id in latest_decision_ids(self.engine, limit=limit):
-            entries = read_entries(self.engine, decision_id)
-            row = DecisionRow(decision_id, summary_line(entries), outcome(entries))
+            try:
+                entries = read_entries(self.engine, decision_id)
+            except AuditError as exc:  # a row that does not read back: shown, never a crash
+                row = DecisionRow(decision_id, f"{decision_id}  {exc}", "unreadable")
+            else:
+                row = DecisionRow(decision_id, summary_line(entries), outcome(entries))
             if needle.lower() in f"{row.summary} {row.outcome}".lower():
                 rows.append(row)
         return rows
 
     def trace(self, decision_id: str) -> list[str]:
-        entries = read_entries(self.engine, decision_id)
+        try:
+            entries = read_entries(self.engine, decision_id)
+        except AuditError as exc:
+            return [f"decision {decision_id}: {exc}"]
         if not entries:  # the run has not flushed this decision's entries yet
             return [f"decision {decision_id}: nothing in the decision log yet"]
         return trace_lines(entries)
@@ -84,7 +91,7 @@ class PanelStore:
     def rules_fired(self, *, since: datetime) -> list[tuple[str, str, int]]:
         """(rule, effect, count) of policy firings logged since ``since``, most frequent first."""
         counts: Counter[tuple[str, str]] = Counter()
-        for entry in read_entries(self.engine):
+        for entry in self._readable_entries():
             if entry.stage in _POLICY_STAGES and entry.logged_at >= since:
                 for firing in entry.payload.get("fired", ()):
                     counts[(firing["rule"], firing["effect"])] += 1
@@ -119,12 +126,19 @@ class PanelStore:
 
     def dashboard(self) -> DashboardView:
         """Equity, portfolio, market mood and stated targets, as the decision log holds them."""
-        return dashboard_view(read_entries(self.engine))
+        return dashboard_view(self._readable_entries())
 
     def agent_trail(self) -> tuple[list[AgentRow], list[StrategyProposal]]:
         """Each agent's latest trace in the log, and each strategy's last proposal."""
-        entries = read_entries(self.engine)
+        entries = self._readable_entries()
         return rows_from_log(entries), last_proposals(entries)
+
+    def _readable_entries(self) -> list[DecisionLogEntry]:
+        """The whole log; none if a row does not read back (the Decisions screen says which)."""
+        try:
+            return read_entries(self.engine)
+        except AuditError:
+            return []
 
     def now(self) -> datetime:
         return self.clock()
