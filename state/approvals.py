@@ -180,7 +180,6 @@ class ApprovalQueue:
                 f"request {request_id}: the approver must be an Approver(channel, identity), "
                 f"not {type(approver).__name__}"
             )
-        self._row(request_id)  # an unknown id is named as such, and nothing is recorded
         person = self._approvers.person(approver)
         if person is not None:
             return person

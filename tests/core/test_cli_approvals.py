@@ -141,12 +141,6 @@ def test_show_reports_a_request_past_its_expiry_as_expired(db_url):
     assert shown.stdout.split()[:2] == [request_id, "expired"]
 
 
-def test_an_unknown_request_is_named_and_nothing_is_recorded(queue, db_url, config):
-    for who in ("alice", "mallory"):
-        result = quorum("approvals", "approve", "a-nosuch", "--as", who, "--config", config,
-                        "--db", db_url)
-        assert error_line(result) == "error: no approval request 'a-nosuch'"
-    assert queue.refusals() == []
 
 
 def test_all_and_a_status_together_are_refused(queue, db_url):
