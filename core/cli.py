@@ -111,13 +111,21 @@ def run(
     fork_url: Annotated[str | None, typer.Option("--fork-url", envvar="QUORUM_FORK_URL", show_envvar=True, help="RPC URL anvil forks with --mode fork (never logged: it may hold an API key)")] = None,
     db: DbOption = None,
     config: ConfigOption = None,
+    ctx: typer.Context = None,
 ) -> None:
     """Run the whole system on Ray: every agent a named actor, decisions logged, summary at the end.
 
     Ctrl-C stops after the tick in progress, losing nothing; a second Ctrl-C aborts.
     """
     settings = _settings(config, seed=seed)
+    if seed is not None and settings.data.source == "files":
+        _fail("--seed: only for synthetic data; data files are read whole")
     mode = mode or settings.run.mode
+    if fork_url and mode != "fork":
+        if ctx.get_parameter_source("fork_url").name == "ENVIRONMENT":
+            fork_url = None  # $QUORUM_FORK_URL set for fork runs: not this one's business
+        else:
+            _fail(f"--fork-url is for --mode fork, not --mode {mode}")
     password = _chain_password(mode, settings)
     settings = settings.model_copy(
         update={"run": settings.run.model_copy(update={"mode": mode})})
@@ -134,8 +142,6 @@ def run(
         if not panel:
             typer.echo("(not a terminal: running headless)", err=True)
     total = min(ticks or data.n_bars, data.n_bars)
-    if fork_url and mode != "fork":
-        _fail(f"--fork-url is for --mode fork, not --mode {mode}")
     from core.cli_backtest import warn_strategies
 
     warn_strategies(settings)

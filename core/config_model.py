@@ -1,5 +1,5 @@
-"""The base of every table a person writes: frozen, unknown keys are errors, true is no number,
-and inf or nan (both valid TOML) are no setting.
+"""The base of every table a person writes: frozen, unknown keys are errors, true is no number
+and a number no true, text is neither, and inf or nan (both valid TOML) are no setting.
 
 pydantic's lax mode reads ``true`` as 1 wherever a number belongs, so ``slow = true`` would
 run a one-bar average and ``[risk] fraction = true`` would let every entry use all the equity.
@@ -25,8 +25,14 @@ class ConfigModel(BaseModel):
     @classmethod
     def _no_true_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
         field = cls.model_fields.get(info.field_name or "")
-        if field is not None and _has_bool(value) and _numbers_only(field.annotation):
+        if field is None:
+            return value
+        if _has_bool(value) and _numbers_only(field.annotation):
             raise ValueError("expected a number, got true/false")
+        if isinstance(value, str) and _plain(field.annotation, (int, float)):
+            raise ValueError(f"expected a number, got the text {value!r}")
+        if not isinstance(value, bool) and value is not None and _plain(field.annotation, (bool,)):
+            raise ValueError(f"expected true or false, got {value!r}")
         return value
 
 
@@ -50,6 +56,17 @@ def _numbers_only(annotation: Any) -> bool:
         leaf is bool or leaf is Any or (isinstance(leaf, type) and issubclass(leaf, BaseModel))
         for leaf in leaves
     )
+
+
+@cache
+def _plain(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """True when ``annotation`` is one of ``kinds`` (or None) and nothing else, container-free:
+    such a field takes its TOML type only (pydantic would read "20" as 20 and "yes" or 1 as
+    true, and ``live_enabled = "yes"`` would turn on live trading)."""
+    leaves = _leaves(annotation)
+    return get_origin(annotation) in (None, Union, types.UnionType, Annotated) \
+        and any(leaf in kinds for leaf in leaves) \
+        and all(leaf in kinds or leaf is type(None) for leaf in leaves)
 
 
 def _leaves(annotation: Any) -> list[Any]:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 
 from policies.base import PolicyContext, Rule, RuleConfig, RuleResult, register
 
 
 class AssetAllowlistConfig(RuleConfig):
     assets: tuple[str, ...] = Field(description="Assets the treasury may trade")
+
+    @field_validator("assets")
+    @classmethod
+    def _symbols(cls, assets: tuple[str, ...]) -> tuple[str, ...]:
+        """As the feeds name them: "btc" passed the check, then matched nothing and denied all."""
+        bad = [a for a in assets if not re.fullmatch(r"[A-Z0-9]{1,16}", a)]
+        if bad:
+            raise ValueError(f"{', '.join(map(repr, bad))}: expected upper-case symbols like BTC")
+        return assets
 
 
 @register

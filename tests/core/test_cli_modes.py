@@ -117,3 +117,25 @@ def test_live_never_creates_a_key_and_says_how_to_make_one(tmp_path):
     assert "rpc-key-that-must-not-show" not in shown
     assert not (tmp_path / "keys" / "mine.json").exists()
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_fork_url_in_the_environment_is_for_fork_runs_only_and_a_typed_one_is_checked(tmp_path):
+    """$QUORUM_FORK_URL, set as the README suggests, used to refuse every paper run."""
+    missing = f"sqlite:///{tmp_path / 'nope' / 'x.db'}"  # stops the run after the mode checks
+    env = {**os.environ, "QUORUM_FORK_URL": "https://eth.example/v2/KEY"}
+    from_env = quorum("run", "--headless", "--ticks", "3", "--db", missing, env=env)
+    assert from_env.returncode == 2
+    assert from_env.stderr.strip().endswith(f"folder {tmp_path / 'nope'} does not exist")
+    typed = quorum("run", "--headless", "--ticks", "3", "--fork-url", "http://127.0.0.1:1",
+                   "--db", missing)
+    assert typed.stderr.strip() == "error: --fork-url is for --mode fork, not --mode paper"
+    assert "KEY" not in from_env.stderr + typed.stderr
+
+
+def test_run_refuses_a_seed_for_data_files_as_backtest_does(tmp_path, shared_data):
+    config = tmp_path / "quorum.toml"
+    config.write_text(f'[data]\nsource = "files"\nfiles = ["{shared_data / "ETH_BTC-5m.csv"}"]\n',
+                      encoding="utf-8")
+    result = quorum("run", "--headless", "--ticks", "3", "--seed", "3", "--config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --seed: only for synthetic data; data files are read whole"

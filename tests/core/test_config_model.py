@@ -11,7 +11,7 @@ from pydantic import ValidationError
 import core.chain.sender  # noqa: F401  (defines SenderConfig)
 from agents.strategies.base import registry
 from core.config import Settings
-from core.config_model import ConfigModel, _leaves, _numbers_only
+from core.config_model import ConfigModel, _leaves, _numbers_only, _plain
 from core.errors import ConfigError
 from policies.base import rules
 from policies.engine import DEFAULT_POLICY, PolicyEngine
@@ -77,6 +77,42 @@ def test_a_policy_given_inf_names_the_key(tmp_path: Path):
     assert str(info.value) == f"{policy}: tiers.approval_expiry_s: Input should be a finite number"
 
 
+BOOL_FIELDS = [(cls, name) for cls in _every_config_model()
+               for name, field in cls.model_fields.items() if _plain(field.annotation, (bool,))]
+PLAIN_NUMBER_FIELDS = [(cls, name) for cls, name in NUMBER_FIELDS
+                       if _plain(cls.model_fields[name].annotation, (int, float))]
+
+
+@pytest.mark.parametrize(("cls", "name"), BOOL_FIELDS,
+                         ids=[f"{c.__name__}.{n}" for c, n in BOOL_FIELDS])
+def test_every_true_false_field_takes_only_true_or_false(cls, name):
+    """pydantic read "yes", "on" and 1 as true: `live_enabled = "yes"` enabled live trading."""
+    for value in ("yes", "true", 1, 0, 1.0):
+        with pytest.raises(ValidationError) as info:
+            cls.model_validate({name: value})
+        assert any(e["loc"] == (name,) and "expected true or false" in e["msg"]
+                   for e in info.value.errors()), info.value
+
+
+@pytest.mark.parametrize(("cls", "name"), PLAIN_NUMBER_FIELDS,
+                         ids=[f"{c.__name__}.{n}" for c, n in PLAIN_NUMBER_FIELDS])
+def test_every_number_field_refuses_a_number_written_as_text(cls, name):
+    with pytest.raises(ValidationError) as info:
+        cls.model_validate({name: "20"})
+    assert any(e["loc"] == (name,) and "expected a number, got the text '20'" in e["msg"]
+               for e in info.value.errors()), info.value
+
+
+def test_the_live_switch_names_its_key_when_given_anything_but_true_or_false(tmp_path: Path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEFAULT_POLICY.read_text().replace("live_enabled = false",
+                                                         'live_enabled = "yes"'))
+    with pytest.raises(ConfigError) as info:
+        PolicyEngine.load(policy)
+    assert str(info.value) == f"{policy}: live_enabled: expected true or false, got 'yes'"
+    assert "live_enabled" in {name for _, name in BOOL_FIELDS}
+
+
 def test_a_boolean_inside_a_list_or_table_of_numbers_is_refused_too():
     from agents.strategies.grid import GridConfig
 
@@ -125,3 +161,13 @@ def test_the_settings_file_names_the_key_given_true_or_false(tmp_path: Path, tex
     with pytest.raises(ConfigError) as info:
         Settings.load(path)
     assert str(info.value) == f"{path}: {expected}"
+
+
+def test_a_lower_case_symbol_on_the_asset_allowlist_is_refused(tmp_path: Path):
+    """It passed the check, then matched no asset: every trade was denied."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEFAULT_POLICY.read_text().replace('assets = ["BTC"', 'assets = ["btc"'))
+    with pytest.raises(ConfigError) as info:
+        PolicyEngine.load(policy)
+    assert str(info.value) == (f"{policy}: rules.asset_allowlist.assets: 'btc': expected "
+                               "upper-case symbols like BTC")
