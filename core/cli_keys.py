@@ -72,9 +72,12 @@ def keys_list(keys_dir: KeysDirOption = None) -> None:
     from core.chain.keys import Keystore
 
     store = Keystore(keys_dir)
+    if store.directory.exists() and not store.directory.is_dir():
+        _fail(f"--keys-dir {store.directory}: is a file, not a folder of keys")
     entries = store.list()
     if not entries:
-        typer.echo(f"no keys in {store.directory}")
+        missing = "" if store.directory.exists() else " (no such folder)"
+        typer.echo(f"no keys in {store.directory}{missing}")
     for entry in entries:
         typer.echo(f"{entry.name:<20} {entry.address}  {entry.path}")
 
@@ -89,3 +92,8 @@ def _read_private_key() -> SecretStr:
         raise KeystoreError("no private key on stdin: pipe it in, or run this on a terminal "
                             "to be asked for it")
     return SecretStr(text)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)

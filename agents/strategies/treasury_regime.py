@@ -46,8 +46,8 @@ class TreasuryRegimeConfig(PhaseConfig):
     )
     base_layer: Literal["lending", "cash"] = Field(
         default="lending", description="lending: deposit the base layer into lending_protocol; "
-        "cash: hold it as cash (paper mode lends at [execution] lending_rates; the chain "
-        "executor does not lend yet)",
+        "cash: hold it as cash (paper mode lends at [execution] lending_rates; on a chain the "
+        "executor supplies it to the lending pool)",
     )
     lending_protocol: str = Field(
         default="aave-v3", min_length=1,

@@ -47,5 +47,6 @@ class MinLiquidity(SwapRule):
         if share is None or notional_usd <= share * liquidity:
             return None
         return RuleResult("resize", f"resized to {share * liquidity:,.2f}, {share:.0%} of the "
-                                    f"{liquidity:,.2f} {asset} traded in the latest bar",
+                                    f"{liquidity:,.2f} of {asset} traded in the latest bar "
+                                    "(volume × close)",
                           notional_usd=share * liquidity)

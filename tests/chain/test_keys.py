@@ -442,3 +442,16 @@ def test_on_a_terminal_the_key_and_password_are_asked_for_and_never_echoed(cli_e
     )
     assert status == 0 and "created key 'ops' 0x" in screen, screen
     assert_no_secret(screen)
+
+
+def test_list_says_when_the_keys_folder_is_missing_and_refuses_a_file(tmp_path, cli_env):
+    """Both used to read as an empty folder of keys: `no keys in …`, exit 0."""
+    missing = quorum("keys", "list", "--keys-dir", str(tmp_path / "nope"), env=cli_env)
+    assert (missing.returncode, missing.stdout.strip()) == (
+        0, f"no keys in {tmp_path / 'nope'} (no such folder)")
+    afile = tmp_path / "afile"
+    afile.write_text("not keys")
+    refused = quorum("keys", "list", "--keys-dir", str(afile), env=cli_env)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().endswith(f"error: --keys-dir {afile}: is a file, not a folder "
+                                           "of keys")

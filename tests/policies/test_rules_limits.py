@@ -222,7 +222,8 @@ def test_a_thin_market_is_denied_and_a_large_trade_resized_to_its_share(tmp_path
                                        reason="BTC traded 40,000.00 in the latest bar (min 50,000.00)")
     big = engine.evaluate(context(notional=20_000, volume=1_000))  # 100k traded: 10% is 10k
     assert big.allowed and big.notional_usd == pytest.approx(10_000)
-    assert big.fired[0].reason == "resized to 10,000.00, 10% of the 100,000.00 BTC traded in the latest bar"
+    assert big.fired[0].reason == ("resized to 10,000.00, 10% of the 100,000.00 of BTC traded in "
+                                   "the latest bar (volume × close)")
 
 
 def test_a_bar_nothing_traded_in_fails_even_with_no_floor(tmp_path):
