@@ -8,6 +8,7 @@ what that dropped is written into ``MarketData.notes`` so it is never silent.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ _FORMATS = {
 }
 _PAIR = re.compile(r"^([A-Za-z0-9]+)_([A-Za-z0-9]+)$")
 _NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
+_INTERVAL_TAIL = re.compile(r"(?<=[A-Za-z0-9])_[0-9]+(?:s|m|h|d|w|mo|M)$")
+"""``_5m`` ending ``ETH_BTC_5m``: the interval, as in ``ETH_BTC-5m``."""
 _PARSER_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _MAX_SYMBOL = 16
 _LISTED_DROPS = 5
@@ -79,9 +82,10 @@ def load_files(paths: Sequence[str | Path]) -> MarketData:
 
 
 def asset_and_quote(path: str | Path) -> tuple[str, str]:
-    """Asset and quote from a file name: ETH_BTC-5m.csv → ETH in BTC; BTCUSDT.csv → BTCUSDT, USD."""
+    """Asset and quote from a file name: ETH_BTC-5m.csv (or ETH_BTC_5m.csv) → ETH in BTC;
+    BTCUSDT.csv → BTCUSDT, USD. The run names what it read, so a surprise shows on its first line."""
     stem = Path(path).stem
-    head = stem.split("-")[0]
+    head = _INTERVAL_TAIL.sub("", stem.split("-")[0])
     pair = _PAIR.match(head)
     if pair:
         return pair[1].upper(), pair[2].upper()
@@ -162,7 +166,11 @@ def _read_csv(source: _Source) -> tuple[pd.DataFrame, RowNaming]:
         raise _parser_error(source, error) from None
     except UnicodeDecodeError as error:
         raise BadDataError(source.label, f"not UTF-8 text ({error.reason})") from None
-    if not has_header:
+    if has_header:
+        header = next(csv.reader([first_line.rstrip("\r\n")]))
+        if len(header) == table.shape[1]:  # pandas renames a repeated name to "close.1"
+            table.columns = header  # ...and then the second close column went unseen
+    else:
         if table.shape[1] != len(BINANCE_KLINE_COLUMNS):
             raise BadDataError(
                 source.label,
@@ -214,7 +222,8 @@ def _aligned(sources: list[_Source], candles: list[Candles]) -> MarketData:
     names = [source.name for source in sources]
     if len(candles) == 1:
         times = candles[0].timestamps
-        notes = (f"loaded {names[0]}: {_span(times)}",)
+        notes = (f"loaded {names[0]} as {sources[0].asset} in {sources[0].quote}: "
+                 f"{_span(times)}",)
         picks = [np.ones(len(times), dtype=bool)]
         common = times
     else:
@@ -226,7 +235,9 @@ def _aligned(sources: list[_Source], candles: list[Candles]) -> MarketData:
                 f"the files share no timestamps, so they cannot be aligned ({spans})",
             )
         picks = [np.isin(c.timestamps, common) for c in candles]
-        notes = _alignment_notes(names, candles, picks, common)
+        notes = _alignment_notes(names, candles, picks, common,
+                                 read_as=f"{', '.join(s.asset for s in sources)} in "
+                                         f"{sources[0].quote}")
 
     def stacked(field: str) -> np.ndarray:
         return np.vstack([getattr(c, field)[pick] for c, pick in zip(candles, picks)])
@@ -245,10 +256,10 @@ def _aligned(sources: list[_Source], candles: list[Candles]) -> MarketData:
     )
 
 
-def _alignment_notes(names, candles, picks, common) -> tuple[str, ...]:
+def _alignment_notes(names, candles, picks, common, *, read_as: str) -> tuple[str, ...]:
     union = reduce(np.union1d, (c.timestamps for c in candles))
     dropped = np.setdiff1d(union, common)
-    head = f"aligned {len(names)} files on {common.size:,} common bars"
+    head = f"aligned {len(names)} files ({read_as}) on {common.size:,} common bars"
     if dropped.size == 0:
         return (f"{head}; no bars dropped",)
     per_file = ", ".join(

@@ -63,7 +63,7 @@ def test_one_real_file_loads_with_its_asset_quote_and_values(shared_data):
     assert data.source == "ETH_BTC-5m.csv"
     assert data.n_bars == 5_760
     assert data.notes == (
-        "loaded ETH_BTC-5m.csv: 5,760 bars 2018-01-10T04:55Z → 2018-01-30T04:50Z",
+        "loaded ETH_BTC-5m.csv as ETH in BTC: 5,760 bars 2018-01-10T04:55Z → 2018-01-30T04:50Z",
     )
     first = data.bar("ETH", 0)
     assert (first.open, first.high, first.low, first.close) == (
@@ -93,7 +93,7 @@ def test_five_real_files_align_on_common_bars_and_say_what_was_dropped(shared_da
     assert np.all(np.diff(data.timestamps) > 0)
     summary, listing = data.notes
     assert summary.startswith(
-        f"aligned 5 files on 5,755 common bars; dropped {len(dropped)} bars present in only some"
+        f"aligned 5 files (ETH, LTC, XMR, DASH, ETC in BTC) on 5,755 common bars; dropped {len(dropped)} bars present in only some"
     )
     for name, dates in per_file.items():
         assert f"{name} {len(dates - common)}" in summary
@@ -149,6 +149,8 @@ def test_files_that_share_no_timestamps_are_refused(shared_data, tmp_path):
     "name, expected",
     [
         ("ETH_BTC-5m.csv", ("ETH", "BTC")),
+        ("ETH_BTC_5m.csv", ("ETH", "BTC")),
+        ("eth_usdt_1h-binance.csv", ("ETH", "USDT")),
         ("xrp_usdt-1h-futures.parquet", ("XRP", "USDT")),
         ("BTCUSDT-1h.csv", ("BTCUSDT", "USD")),
         ("sol prices.feather", ("SOLPRICES", "USD")),
@@ -220,6 +222,17 @@ def test_a_missing_column_is_named_with_the_columns_found(tmp_path):
     assert str(caught.value) == (
         f"{path}: missing columns: volume; found: date, open, high, low, close"
     )
+
+
+@pytest.mark.parametrize("header", ["date,open,high,low,close,close,volume",
+                                    "date,open,high,low,close,Close,volume"])
+def test_a_column_named_twice_is_refused(tmp_path, header):
+    """pandas renamed the second `close` to `close.1`, and the file loaded on the first."""
+    lines = [header] + [",".join([*row.split(",")[:5], "5", row.split(",")[5]]) for row in GOOD_ROWS]
+    path = write_csv(tmp_path, "DUP.csv", lines)
+    with pytest.raises(BadDataError) as caught:
+        load_files([path])
+    assert str(caught.value) == f"{path}: columns appear more than once: close"
 
 
 def test_a_blank_line_inside_the_data_is_refused_but_trailing_ones_are_not(tmp_path):
@@ -311,7 +324,7 @@ def test_parquet_with_a_time_index_and_iso_strings_loads(tmp_path):
     data = load_files([tmp_path / "A_USD.parquet", tmp_path / "B_USD.parquet"])
     assert data.timestamps.tolist() == [FIRST_NS + k * HOUR_NS for k in range(5)]
     assert np.array_equal(data.close[0], data.close[1])
-    assert data.notes == ("aligned 2 files on 5 common bars; no bars dropped",)
+    assert data.notes == ("aligned 2 files (A, B in USD) on 5 common bars; no bars dropped",)
 
 
 def test_a_bad_parquet_record_is_named_by_its_index(tmp_path):
