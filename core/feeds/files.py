@@ -222,8 +222,8 @@ def _aligned(sources: list[_Source], candles: list[Candles]) -> MarketData:
     names = [source.name for source in sources]
     if len(candles) == 1:
         times = candles[0].timestamps
-        notes = (f"loaded {names[0]} as {sources[0].asset} in {sources[0].quote}: "
-                 f"{_span(times)}",)
+        read_as = f"{sources[0].asset} in {sources[0].quote}"
+        notes = (f"loaded {names[0]} as {read_as}: {_span(times)}",)
         picks = [np.ones(len(times), dtype=bool)]
         common = times
     else:
