@@ -133,7 +133,10 @@ def run(
         settings, data = _live_market(settings, ticks=ticks, interval=interval)
         interval = 0.0  # the feed paces a live run: each tick waits for its bar to close
     else:
-        data = _load_data(settings, bars=ticks if settings.data.source == "synthetic" else None)
+        from core.cli_backtest import with_market
+
+        settings, data = with_market(
+            settings, bars=ticks if settings.data.source == "synthetic" else None)
     panel = False
     if not headless:
         from core.cli_run_panel import panel_possible
@@ -266,7 +269,8 @@ def _write_json(path: Path, summary) -> None:
 def _settings(config: Path | None, *, seed: int | None) -> Settings:
     settings = Settings.load(config)
     if seed is not None:
-        run = validate(type(settings.run), {**settings.run.model_dump(), "seed": seed},
+        run = validate(type(settings.run),  # unset keys stay unset: cash read in the quote
+                       {**settings.run.model_dump(exclude_unset=True), "seed": seed},
                        source="--seed", prefix="run")
         settings = settings.model_copy(update={"run": run})
     return settings

@@ -86,19 +86,18 @@ def backtest(
         for option, value in (("--bars", bars), ("--seed", seed)):
             if value is not None:
                 _fail(f"{option}: only for synthetic data; data files are read whole")
-    load = {"cash": cash, "bars": bars}
     try:
         if compare is not None:
             configs = params.compare_configs(base.strategies, compare, param or [])
-            settings, market = _with_market(base, **load)
+            settings, market = with_market(base, bars=bars)
             _compare(settings, market, configs=configs, json_out=json_out, **many)
         elif sweep:
-            _sweep(base, load, strategy=strategy, specs=sweep, param=param or [],
+            _sweep(base, bars, strategy=strategy, specs=sweep, param=param or [],
                    folds=folds or 3, metric=metric or "sharpe", json_out=json_out,
                    train_fraction=0.7 if train_fraction is None else train_fraction, **many)
         else:
             strategies = params.single_config(base.strategies, strategy, param or [])
-            settings, market = _with_market(base, **load)
+            settings, market = with_market(base, bars=bars)
             _single(settings.model_copy(update={"strategies": strategies}), market,
                     db_url=db or default_db_url(), gate=human, json_out=json_out, plot=plot)
     except params.InputError as exc:
@@ -209,7 +208,7 @@ def warn_strategies(settings: Settings, *, who: str = "") -> None:
         typer.echo(f"warning: {who or f'{name}: '}{warning}", err=True)
 
 
-def _sweep(base: Settings, load: dict[str, Any], *, strategy: str | None, specs: list[str],
+def _sweep(base: Settings, bars: int | None, *, strategy: str | None, specs: list[str],
            param: list[str], folds: int, train_fraction: float, metric: str, gate: str,
            logs_dir: Path | None, workers: int | None, backend: str,
            json_out: Path | None) -> None:
@@ -226,7 +225,7 @@ def _sweep(base: Settings, load: dict[str, Any], *, strategy: str | None, specs:
                          params.configured(base.strategies, strategy))
     combos, configs, refused = params.sweep_configs(
         strategy, grid([parse_axis(spec, known=known) for spec in specs]), fixed, base=configured)
-    settings, market = _with_market(base, **load)
+    settings, market = with_market(base, bars=bars)
     windows = make_folds(market.n_bars, count=folds, train_fraction=train_fraction)
     if refused:
         typer.echo(f"skipped {len(refused)} of {len(refused) + len(combos)} parameter sets the "
@@ -276,8 +275,9 @@ def _base_settings(config: Path | None, *, seed: int | None, fee: float | None,
     always fills on paper, whatever mode the config names for `quorum run`."""
     settings = _cli()._settings(config, seed=seed)
     run = {"mode": "paper"} | ({} if cash is None else {"cash_usd": cash})
-    updates: dict[str, Any] = {"run": validate(
-        type(settings.run), {**settings.run.model_dump(), **run}, source="--cash", prefix="run")}
+    updates: dict[str, Any] = {"run": validate(  # unset keys stay unset: see with_market
+        type(settings.run), {**settings.run.model_dump(exclude_unset=True), **run},
+        source="--cash", prefix="run")}
     if fee is not None:
         updates["execution"] = settings.execution.model_copy(update={"fee_rate": fee})
     if data is not None:
@@ -288,20 +288,21 @@ def _base_settings(config: Path | None, *, seed: int | None, fee: float | None,
     return settings.model_copy(update=updates)
 
 
-def _with_market(settings: Settings, *, cash: float | None,
-                 bars: int | None) -> tuple[Settings, MarketData]:
-    """The market data the settings name, and the settings with cash read in its quote."""
+def with_market(settings: Settings, *, bars: int | None) -> tuple[Settings, MarketData]:
+    """The market data the settings name, its notes said, and the settings with cash read in
+    its quote: cash set in the config or by --cash as given, else 100 of a quote that is no
+    dollar (100,000 BTC is no treasury). `quorum run` and `quorum backtest` alike."""
     market = _cli()._load_data(settings, bars=bars)
     for note in market.notes:
         typer.echo(note, err=True)
-    if cash is None and market.quote not in USD_LIKE:
+    if "cash_usd" not in settings.run.model_fields_set and market.quote not in USD_LIKE:
         settings = settings.model_copy(update={"run": settings.run.model_copy(
             update={"cash_usd": NON_USD_DEFAULT_CASH})})
     if market.quote not in USD_LIKE:
         typer.echo(
             f"prices are in {market.quote}: cash ({settings.run.cash_usd:g} {market.quote}), "
             f"fees, policy limits and strategy amounts (amount_usd, size_usd) are read in "
-            f"{market.quote} (set --cash to change)",
+            f"{market.quote} (set [run] cash_usd, or a backtest's --cash, to change)",
             err=True,
         )
     return settings, market

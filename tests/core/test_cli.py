@@ -377,3 +377,25 @@ def _count(db_url: str) -> int:
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
         return conn.execute("SELECT COUNT(*) FROM decision_log").fetchone()[0]
 
+
+
+def test_run_and_backtest_read_cash_in_a_btc_quote_alike_and_say_so(tmp_path, shared_data):
+    """`run` said nothing of the data and started with 100,000 BTC; a backtest ignored the
+    config's cash_usd for BTC-quoted data."""
+    candles = tmp_path / "ETH_BTC-5m.csv"
+    candles.write_text("".join((shared_data / "ETH_BTC-5m.csv").read_text().splitlines(True)[:301]))
+    plain = tmp_path / "plain.toml"
+    plain.write_text(f'[data]\nsource = "files"\nfiles = ["{candles}"]\n', encoding="utf-8")
+    five = tmp_path / "five.toml"
+    five.write_text(f'[run]\ncash_usd = 5\n{plain.read_text()}', encoding="utf-8")
+    # the folder check stops `run` once its data and cash are settled, before Ray starts
+    ran = quorum("run", "--headless", "--config", str(plain), "--db",
+                 f"sqlite:///{tmp_path / 'nope' / 'x.db'}")
+    lines = ran.stderr.splitlines()
+    assert lines[0] == ("loaded ETH_BTC-5m.csv as ETH in BTC: 300 bars 2018-01-10T04:55Z → "
+                        "2018-01-11T05:50Z")
+    assert lines[1].startswith("prices are in BTC: cash (100 BTC), fees, policy limits")
+    backtest = quorum("backtest", "--config", str(five), "--db", f"sqlite:///{tmp_path / 'b.db'}")
+    assert backtest.returncode == 0, backtest.stderr
+    assert "prices are in BTC: cash (5 BTC)" in backtest.stderr
+    assert "(start 5.00)" in backtest.stdout
