@@ -239,6 +239,8 @@ def _aligned(sources: list[_Source], candles: list[Candles]) -> MarketData:
                                  read_as=f"{', '.join(s.asset for s in sources)} in "
                                          f"{sources[0].quote}")
 
+    notes += _gap_notes(common)
+
     def stacked(field: str) -> np.ndarray:
         return np.vstack([getattr(c, field)[pick] for c, pick in zip(candles, picks)])
 
@@ -271,6 +273,34 @@ def _alignment_notes(names, candles, picks, common, *, read_as: str) -> tuple[st
         f"{head}; dropped {dropped.size:,} bars present in only some files: {per_file}",
         f"dropped bars at {shown}{more}",
     )
+
+
+def _gap_notes(times: np.ndarray) -> tuple[str, ...]:
+    """Missing bars inside the timeline the run steps through: it steps over them as if
+    consecutive, so indicators and metrics read across the gap. Said, never silent."""
+    if times.size < 3:
+        return ()
+    steps = np.diff(times)
+    bar = int(np.median(steps))
+    gaps = np.flatnonzero(steps > bar * 3 // 2)
+    if gaps.size == 0:
+        return ()
+    longest = int(gaps[np.argmax(steps[gaps])])
+    note = (f"{gaps.size:,} {'gap' if gaps.size == 1 else 'gaps'} in the {_duration(bar)} bars, "
+            "the longest "
+            f"{_duration(int(steps[longest]))} after {format_time(times[longest])}: "
+            "the run steps over them as if the bars were consecutive")
+    return (note,)
+
+
+def _duration(ns: int) -> str:
+    minutes = ns // 60_000_000_000
+    if minutes == 0:
+        return f"{ns / 1e9:g}s"
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    return "".join(parts)
 
 
 def _span(times: np.ndarray) -> str:

@@ -91,7 +91,8 @@ def test_five_real_files_align_on_common_bars_and_say_what_was_dropped(shared_da
     assert data.n_bars == len(common) == 5_755
     assert data.close.shape == (5, 5_755)
     assert np.all(np.diff(data.timestamps) > 0)
-    summary, listing = data.notes
+    summary, listing, gaps = data.notes
+    assert gaps.startswith("4 gaps in the 5m bars, the longest 10m after ")  # 4 bars dropped
     assert summary.startswith(
         f"aligned 5 files (ETH, LTC, XMR, DASH, ETC in BTC) on 5,755 common bars; dropped {len(dropped)} bars present in only some"
     )
@@ -233,6 +234,17 @@ def test_a_column_named_twice_is_refused(tmp_path, header):
     with pytest.raises(BadDataError) as caught:
         load_files([path])
     assert str(caught.value) == f"{path}: columns appear more than once: close"
+
+
+def test_missing_bars_inside_a_file_are_said(tmp_path):
+    """The run steps over a gap as if the bars were consecutive: it used to say nothing."""
+    rows = [row for k, row in enumerate(GOOD_ROWS) if k not in (2, 3)]  # 02:00 and 03:00 gone
+    rows += ["2024-01-01T05:00:00Z,104,105,100,101,7", "2024-01-01T06:00:00Z,101,102,99,100,6"]
+    data = load_files([write_csv(tmp_path, "SOL_USD-1h.csv", [HEADER, *rows])])
+    assert data.notes[-1] == ("1 gap in the 1h bars, the longest 3h after 2024-01-01T01:00Z: the "
+                              "run steps over them as if the bars were consecutive")
+    whole = load_files([write_csv(tmp_path, "ETH_USD-1h.csv", [HEADER, *GOOD_ROWS])])
+    assert not any("gaps" in note for note in whole.notes)
 
 
 def test_a_blank_line_inside_the_data_is_refused_but_trailing_ones_are_not(tmp_path):
