@@ -349,7 +349,7 @@ def test_the_cli_imports_creates_and_lists_keys_and_shows_no_secret(tmp_path, cl
     keys = tmp_path / "keys"
     with_password = {**cli_env, PASSWORD_ENV: PASSWORD}
     runs = [quorum("keys", "list", env=cli_env)]
-    assert runs[-1].stdout == f"no keys in {keys}\n"
+    assert runs[-1].stdout == f"no keys in {keys} (no such folder)\n"  # made with the first key
     runs.append(quorum("keys", "import", "--name", "anvil", stdin=f"0x{KEY}\n", env=with_password))
     assert runs[-1].returncode == 0, runs[-1].stderr
     assert runs[-1].stdout == f"imported key 'anvil' {ADDRESS} into {keys / 'anvil.json'}\n"

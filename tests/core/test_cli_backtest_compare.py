@@ -100,7 +100,8 @@ def test_compare_runs_parameter_sets_of_one_strategy_side_by_side(tmp_path):
         (["--compare", "sma_cross:fast"],
          "error: --compare 'sma_cross:fast': expected NAME or NAME:k=v:k=v"),
         (["--compare", "sma_cross:fast=abc"],
-         "error: --compare sma_cross:fast=abc: strategies.sma_cross.fast: Input should be"),
+         "error: --compare sma_cross:fast=abc: strategies.sma_cross.fast: expected a number, "
+         "got the text 'abc'"),
         (["--compare", "sma_cross,nope"], ("error: --compare/--param: strategies: "
                                           "unknown strategy 'nope'")),
         (["--compare", "sma_cross", "--db", "sqlite://"],
