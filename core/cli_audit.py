@@ -38,8 +38,9 @@ def audit_export(
     """
     _check_out(out, force=force)
     url = db or default_db_url()
-    if out.exists() and (store := sqlite_path(url)) is not None \
-            and any(out.resolve() == Path(f"{store}{end}").resolve() for end in ("", "-wal", "-shm")):
+    store = sqlite_path(url)
+    if out.exists() and store is not None and any(
+            out.resolve() == Path(f"{store}{end}").resolve() for end in ("", "-wal", "-shm")):
         _fail(f"--out {out}: is the database being exported")
     engine = open_existing(url)
     try:

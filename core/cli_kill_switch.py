@@ -18,8 +18,11 @@ from state.approvers import Approver, Channel, os_user
 from state.db import default_db_url, open_existing
 from state.kill_switch import KillSwitchBoard
 
-kill_switch_app = typer.Typer(rich_markup_mode=None, help="Engage or resume the kill switch of a running system.",
-                              no_args_is_help=True)
+kill_switch_app = typer.Typer(
+    rich_markup_mode=None,  # help texts are plain: Rich read "[approvals]" as markup
+    help="Engage or resume the kill switch of a running system.",
+    no_args_is_help=True,
+)
 
 AsOption = Annotated[str | None, typer.Option("--as", help="Who you are (default: your OS user)")]
 ConfigOption = Annotated[
@@ -73,7 +76,8 @@ def status(db: DbOption = None) -> None:
     """Whether the kill switch is engaged, since when and by whom."""
     latest = _board(db).latest()
     if latest is None or not latest.engaged:
-        since = f" (resumed by {one_line(latest.by)} at {latest.at:%Y-%m-%d %H:%M:%SZ})" if latest else ""
+        since = (f" (resumed by {one_line(latest.by)} at {latest.at:%Y-%m-%d %H:%M:%SZ})"
+                 if latest else "")
         typer.echo(f"kill switch off{since}")
     else:
         typer.echo(f"kill switch ENGAGED by {one_line(latest.by)} at "

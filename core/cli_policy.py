@@ -19,8 +19,11 @@ from policies.replay import Replayed, replay
 from state.db import default_db_url, mask_url, open_existing
 from state.decision_log import DecisionLog
 
-policy_app = typer.Typer(rich_markup_mode=None, help="Check a policy file; replay logged decisions under another one.",
-                         no_args_is_help=True)
+policy_app = typer.Typer(
+    rich_markup_mode=None,  # help texts are plain: Rich read "[approvals]" as markup
+    help="Check a policy file; replay logged decisions under another one.",
+    no_args_is_help=True,
+)
 
 
 

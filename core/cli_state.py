@@ -64,8 +64,10 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="Config TOML whose approvals.cli list says who may decide (default: only your OS user)"),
 ]
 
-approvals_app = typer.Typer(rich_markup_mode=None, help="List and decide requests waiting for people.", no_args_is_help=True)
-audit_app = typer.Typer(rich_markup_mode=None, help="Check the hash-chained decision log.", no_args_is_help=True)
+approvals_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                            help="List and decide requests waiting for people.")
+audit_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                        help="Check the hash-chained decision log.")
 
 
 def _queue(db: str | None, config: Path | None = None) -> ApprovalQueue:

@@ -18,8 +18,11 @@ from pydantic_core import to_jsonable_python
 
 from agents.strategies.base import Strategy, StrategyConfig, registry
 
-strategies_app = typer.Typer(rich_markup_mode=None, help="The strategy plugins and their parameters.",
-                             no_args_is_help=True)
+strategies_app = typer.Typer(
+    rich_markup_mode=None,  # help texts are plain: Rich read "[approvals]" as markup
+    help="The strategy plugins and their parameters.",
+    no_args_is_help=True,
+)
 
 _LIMITS = {annotated_types.Ge: ("ge", ">="), annotated_types.Gt: ("gt", ">"),
            annotated_types.Le: ("le", "<="), annotated_types.Lt: ("lt", "<")}

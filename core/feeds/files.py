@@ -83,7 +83,8 @@ def load_files(paths: Sequence[str | Path]) -> MarketData:
 
 def asset_and_quote(path: str | Path) -> tuple[str, str]:
     """Asset and quote from a file name: ETH_BTC-5m.csv (or ETH_BTC_5m.csv) → ETH in BTC;
-    BTCUSDT.csv → BTCUSDT, USD. The run names what it read, so a surprise shows on its first line."""
+    BTCUSDT.csv → BTCUSDT, USD. A run names what it read, so a surprise shows on its first
+    line."""
     stem = Path(path).stem
     head = _INTERVAL_TAIL.sub("", stem.split("-")[0])
     pair = _PAIR.match(head)
@@ -299,8 +300,7 @@ def _duration(ns: int) -> str:
         return f"{ns / 1e9:g}s"
     days, rest = divmod(minutes, 1440)
     hours, minutes = divmod(rest, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
-    return "".join(parts)
+    return "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n)
 
 
 def _span(times: np.ndarray) -> str:

@@ -138,4 +138,5 @@ def test_run_refuses_a_seed_for_data_files_as_backtest_does(tmp_path, shared_dat
                       encoding="utf-8")
     result = quorum("run", "--headless", "--ticks", "3", "--seed", "3", "--config", str(config))
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: --seed: only for synthetic data; data files are read whole"
+    assert result.stderr.strip() == ("error: --seed: only for synthetic data; data files are "
+                                     "read whole")

@@ -116,7 +116,8 @@ def test_what_the_cli_prints_of_a_reason_stays_on_its_line(db_url):
     forged = "drill\nkill switch off"
     engaged = quorum("engage", "--reason", forged, "--as", "bob", "--db", db_url)
     assert engaged.returncode == 0, engaged.stderr
-    assert engaged.stdout.splitlines() == ["kill switch ENGAGED by 'bob' via cli: drill\\nkill switch off"]
+    assert engaged.stdout.splitlines() == [
+        "kill switch ENGAGED by 'bob' via cli: drill\\nkill switch off"]
     status = quorum("status", "--db", db_url).stdout.splitlines()
     assert len(status) == 1 and status[0].endswith(": drill\\nkill switch off")
     assert KillSwitchBoard(make_engine(db_url)).latest().reason == forged  # kept as typed

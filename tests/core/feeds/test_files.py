@@ -229,7 +229,8 @@ def test_a_missing_column_is_named_with_the_columns_found(tmp_path):
                                     "date,open,high,low,close,Close,volume"])
 def test_a_column_named_twice_is_refused(tmp_path, header):
     """pandas renamed the second `close` to `close.1`, and the file loaded on the first."""
-    lines = [header] + [",".join([*row.split(",")[:5], "5", row.split(",")[5]]) for row in GOOD_ROWS]
+    lines = [header, *(",".join([*row.split(",")[:5], "5", row.split(",")[5]])
+                       for row in GOOD_ROWS)]
     path = write_csv(tmp_path, "DUP.csv", lines)
     with pytest.raises(BadDataError) as caught:
         load_files([path])
