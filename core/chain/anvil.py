@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -89,11 +89,8 @@ def _native_binary(candidate: Path) -> Path:
     return candidate  # the wrapper finds it itself (needs node)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+_LISTENING = re.compile(rb"Listening on 127\.0\.0\.1:(\d+)")
+"""What anvil prints once it has bound its port (``--port 0``: one the kernel chose)."""
 
 
 class Anvil:
@@ -138,8 +135,10 @@ class Anvil:
         first bar of historical data, so block time can follow the bars.
         """
         binary = binary or find_anvil()
-        port = port or free_port()
-        args = [str(binary), "--host", "127.0.0.1", "--port", str(port)]
+        # --port 0: anvil binds a port the kernel picks and says which. A port found free here
+        # and passed on could be taken by another anvil starting at the same time, and the
+        # readiness check below would then talk to that other node (its accounts, its nonces).
+        args = [str(binary), "--host", "127.0.0.1", "--port", str(port or 0)]
         if chain_id is not None or not fork_url:
             args += ["--chain-id", str(chain_id or DEFAULT_CHAIN_ID)]
         if fork_url:
@@ -150,7 +149,7 @@ class Anvil:
             args += ["--timestamp", str(int(genesis_timestamp))]
         owns_log_dir = log_dir is None
         log_dir = log_dir or Path(tempfile.mkdtemp(prefix="quorum-anvil-"))
-        log_path = log_dir / f"anvil-{port}.log"
+        log_path = log_dir / f"anvil-{port or secrets.token_hex(4)}.log"
         with open(log_path, "wb") as log_file:
             # A session of its own: stop() signals the whole group, the npm wrapper's child too.
             process = subprocess.Popen(
@@ -162,7 +161,7 @@ class Anvil:
             )
         node = cls(
             process=process,
-            port=port,
+            port=port or 0,  # 0: known once anvil says where it listens
             log_path=log_path,
             secret=fork_url,
             owns_log_dir=owns_log_dir,
@@ -173,7 +172,7 @@ class Anvil:
             node._owns_log_dir = False  # keep the log the error points to
             node.stop()
             raise
-        log.info("chain.anvil.started", port=port, pid=process.pid, fork=bool(fork_url))
+        log.info("chain.anvil.started", port=node.port, pid=process.pid, fork=bool(fork_url))
         return node
 
     def _wait_until_ready(self, timeout_s: float) -> None:
@@ -181,23 +180,35 @@ class Anvil:
         request = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
         with httpx.Client(timeout=1.0) as client:
             while True:
+                if self.port == 0:
+                    self.port = self._listening_port()
                 if self.process.poll() is not None:
                     raise AnvilStartError(
-                        f"anvil exited with code {self.process.returncode} while starting on port "
-                        f"{self.port}; its log ({self.log_path}) ends:\n{self.log_tail()}"
+                        f"anvil exited with code {self.process.returncode} while starting; its "
+                        f"log ({self.log_path}) ends:\n{self.log_tail()}"
                     )
                 try:
-                    answer = client.post(self.rpc_url, json=request)
-                    if answer.status_code == 200 and "result" in answer.json():
-                        return
+                    if self.port:
+                        answer = client.post(self.rpc_url, json=request)
+                        if answer.status_code == 200 and "result" in answer.json():
+                            return
                 except httpx.HTTPError:
                     pass  # not listening yet
                 if time.monotonic() > deadline:
+                    where = self.rpc_url if self.port else "the port it never named"
                     raise AnvilStartError(
-                        f"anvil did not answer eth_chainId on {self.rpc_url} within {timeout_s} s; "
+                        f"anvil did not answer eth_chainId on {where} within {timeout_s} s; "
                         f"its log ({self.log_path}) ends:\n{self.log_tail()}"
                     )
                 time.sleep(0.02)
+
+    def _listening_port(self) -> int:
+        """The port anvil's log says it listens on; 0 until it says so."""
+        try:
+            found = _LISTENING.search(self.log_path.read_bytes())
+        except OSError:
+            return 0
+        return int(found[1]) if found else 0
 
     def log_tail(self, lines: int = 20) -> str:
         try:

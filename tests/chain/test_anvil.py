@@ -91,3 +91,22 @@ def test_a_node_that_does_not_answer_is_an_error_that_never_shows_the_url() -> N
     with pytest.raises(NodeUnreachable, match="eth_blockNumber: ConnectionError") as raised:
         w3.eth.get_block_number()
     assert "KEY-abc123" not in "".join(traceback.format_exception(raised.value))
+
+
+def test_anvils_started_at_once_are_each_their_own_node(anvil_binary: Path) -> None:
+    """A port found free and passed to anvil could be taken by another anvil starting at the same
+    time, and the readiness check then answered by that node: two test workers once shared one
+    chain, and a nonce was "used by a transaction that is not ours". anvil now picks its port."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        nodes = list(pool.map(lambda _: Anvil.start(binary=anvil_binary), range(4)))
+    try:
+        assert len({node.port for node in nodes}) == 4
+        for node in nodes:
+            assert f"Listening on 127.0.0.1:{node.port}" in node.log_path.read_text()
+        nodes[0].web3().provider.make_request("evm_mine", [])
+        assert [node.web3().eth.block_number for node in nodes] == [1, 0, 0, 0]
+    finally:
+        for node in nodes:
+            node.stop()
